@@ -1,0 +1,3 @@
+from salescode.cli import main
+
+main()

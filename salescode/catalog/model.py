@@ -1,0 +1,228 @@
+"""The catalog's spec objects: frozen, validated, and free of YAML and polars."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+
+class Level(str, Enum):
+    ACTIVITY = "activity"
+    OBJECTIVE = "objective"
+    RESULT = "result"
+
+
+# The AOR model of "Cracking the Sales Management Code": what managers manage (activities),
+# what those move (objectives), and what the business is judged on (results).
+CATEGORIES: dict[Level, tuple[str, ...]] = {
+    Level.ACTIVITY: (
+        "call_management",
+        "opportunity_management",
+        "account_management",
+        "territory_management",
+        "sales_force_support",
+    ),
+    Level.OBJECTIVE: (
+        "market_coverage",
+        "sales_force_capability",
+        "customer_focus",
+        "product_focus",
+    ),
+    Level.RESULT: ("financial", "customer_satisfaction", "market_share"),
+}
+LEVEL_ORDER = {Level.ACTIVITY: 0, Level.OBJECTIVE: 1, Level.RESULT: 2}
+
+
+class MetricKind(str, Enum):
+    SIMPLE = "simple"  # an aggregation over one source's rows
+    RATIO = "ratio"  # numerator metric / denominator metric
+    DERIVED = "derived"  # arithmetic over other metrics
+
+
+class Agg(str, Enum):
+    COUNT = "count"
+    COUNT_DISTINCT = "count_distinct"
+    SUM = "sum"
+    MEAN = "mean"
+    MEDIAN = "median"
+    MIN = "min"
+    MAX = "max"
+
+
+# Aggregations whose value over no rows is 0 rather than empty.
+ZERO_WHEN_EMPTY = frozenset({Agg.COUNT, Agg.COUNT_DISTINCT, Agg.SUM})
+
+
+class Format(str, Enum):
+    INTEGER = "integer"
+    NUMBER = "number"
+    CURRENCY = "currency"
+    PERCENT = "percent"
+    DAYS = "days"
+
+
+class Direction(str, Enum):
+    HIGHER = "higher"
+    LOWER = "lower"
+
+
+class Grain(str, Enum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+class ColumnType(str, Enum):
+    DATE = "date"
+    DATETIME = "datetime"
+    NUMBER = "number"
+    INTEGER = "integer"
+    TEXT = "text"
+    BOOL = "bool"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    value: float
+    per: Grain | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    label: str
+    level: Level
+    category: str
+    kind: MetricKind
+    source: str | None = None
+    agg: Agg | None = None
+    expr: str | None = None
+    filter: str | None = None
+    time: str | None = None
+    numerator: str | None = None
+    denominator: str | None = None
+    formula: str | None = None
+    inputs: tuple[str, ...] = ()  # the metrics a ratio or derived formula reads
+    format: Format = Format.NUMBER
+    direction: Direction | None = None
+    target: Target | None = None
+    description: str = ""
+    drives: tuple[str, ...] = ()
+
+    @property
+    def additive(self) -> bool:
+        """True when the value over a period is the sum of its values over sub-periods."""
+        return self.kind is MetricKind.SIMPLE and self.agg in (Agg.COUNT, Agg.SUM)
+
+    @property
+    def definition(self) -> str:
+        """A one-line human description of how the value is computed."""
+        if self.kind is MetricKind.RATIO:
+            return f"{self.numerator} / {self.denominator}"
+        if self.kind is MetricKind.DERIVED:
+            return str(self.formula)
+        assert self.agg is not None
+        text = f"{self.agg.value}({self.expr})" if self.expr else f"{self.agg.value}(*)"
+        text = f"{text} of {self.source}"
+        if self.filter:
+            text += f" where {self.filter}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    source: str
+    left_on: str
+    right_on: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderSettings:
+    separator: str | None = None
+    encoding: str | None = None
+    decimal_comma: bool = False
+    thousands: str | None = None
+    date_format: str | None = None
+    null_values: tuple[str, ...] = ("",)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    name: str
+    path: Path
+    key: str | None = None
+    time: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # canonical name -> header in the file
+    types: dict[str, ColumnType] = field(default_factory=dict)
+    reader: ReaderSettings = field(default_factory=ReaderSettings)
+    joins: tuple[Join, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    name: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class TargetFile:
+    """Per-group targets read from a source, e.g. a quota per rep per month."""
+
+    metric: str
+    source: str
+    value: str
+    period: str = "period"
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelStage:
+    name: str
+    values: tuple[str, ...]  # the CRM stage values that mean this funnel stage
+    filter: str | None = None  # per-stage condition, e.g. "demo_entered is not null"
+    entered: str | None = None  # column holding the date the stage was entered
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    source: str
+    stage: str = "stage"
+    entered: str = "entered"
+
+
+@dataclass(frozen=True, slots=True)
+class Funnel:
+    name: str
+    label: str
+    source: str
+    stage: str | None
+    stages: tuple[FunnelStage, ...]
+    lost: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    history: History | None = None
+    cohort: str | None = None
+    lost_stage: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    path: Path
+    name: str
+    currency: str
+    week_start: str
+    fiscal_year_start: int
+    sources: dict[str, Source]
+    dimensions: dict[str, Dimension]
+    metrics: dict[str, Metric]
+    targets: tuple[TargetFile, ...] = ()
+    funnels: dict[str, Funnel] = field(default_factory=dict)
+
+    def metric_time(self, metric: Metric) -> str | None:
+        """The time column a simple metric is filtered on (its own, else its source's)."""
+        if metric.time:
+            return metric.time
+        return self.sources[metric.source].time if metric.source else None

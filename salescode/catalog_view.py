@@ -1,0 +1,101 @@
+"""The catalog shown to people: `salescode metrics` and `salescode tree`."""
+
+from __future__ import annotations
+
+from typing import IO
+
+import polars as pl
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from salescode.catalog import LEVEL_ORDER, Catalog, Metric
+from salescode.render import LEVEL_TITLES, MetricStyle, format_value, write_markdown
+
+
+def _ordered(catalog: Catalog) -> list[Metric]:
+    return sorted(catalog.metrics.values(), key=lambda m: -LEVEL_ORDER[m.level])
+
+
+def _target_text(catalog: Catalog, metric: Metric) -> str:
+    if metric.target is None:
+        files = [t for t in catalog.targets if t.metric == metric.name]
+        return f"from {files[0].source}" if files else ""
+    style = MetricStyle(metric.format.value, currency=catalog.currency)
+    per = f" per {metric.target.per.value}" if metric.target.per else ""
+    return format_value(metric.target.value, style) + per
+
+
+def metrics_frame(catalog: Catalog) -> pl.DataFrame:
+    metrics = _ordered(catalog)
+    return pl.DataFrame(
+        {
+            "metric": [m.name for m in metrics],
+            "label": [m.label for m in metrics],
+            "level": [m.level.value for m in metrics],
+            "category": [m.category for m in metrics],
+            "definition": [m.definition for m in metrics],
+            "format": [m.format.value for m in metrics],
+            "direction": [m.direction.value if m.direction else None for m in metrics],
+            "target": [_target_text(catalog, m) or None for m in metrics],
+            "drives": [", ".join(m.drives) or None for m in metrics],
+        },
+        schema_overrides={"direction": pl.String, "target": pl.String, "drives": pl.String},
+    )
+
+
+def write_metrics_table(catalog: Catalog, console: Console) -> None:
+    table = Table(title=f"{catalog.name} — metrics", box=box.SIMPLE_HEAVY, title_justify="left")
+    for header in ("Metric", "Level", "Category", "Definition", "Target"):
+        table.add_column(header)
+    level = None
+    for metric in _ordered(catalog):
+        if metric.level != level:
+            level = metric.level
+            table.add_row(Text(LEVEL_TITLES[level.value], style="bold underline"))
+        table.add_row(
+            Text(f"{metric.name}\n{metric.label}"),
+            Text(metric.level.value),
+            Text(metric.category),
+            Text(metric.definition),
+            Text(_target_text(catalog, metric)),
+        )
+    console.print(table)
+
+
+def write_metrics_markdown(catalog: Catalog, out: IO[str]) -> None:
+    rows = [
+        [m.name, m.label, m.level.value, m.category, m.definition, _target_text(catalog, m)]
+        for m in _ordered(catalog)
+    ]
+    write_markdown(rows, ["Metric", "Label", "Level", "Category", "Definition", "Target"], out, right=set())
+
+
+def write_tree(catalog: Catalog, console: Console) -> None:
+    """Results at the root, each with the metrics that drive it, down to activities."""
+    drivers: dict[str, list[Metric]] = {}
+    for metric in catalog.metrics.values():
+        for target in metric.drives:
+            drivers.setdefault(target, []).append(metric)
+    root = Tree(Text(f"{catalog.name} — what drives the results", style="bold"))
+
+    def label(metric: Metric) -> Text:
+        return Text.assemble((metric.label, "bold"), f"  {metric.name} · {metric.level.value} · {metric.category}")
+
+    def grow(branch: Tree, metric: Metric, trail: tuple[str, ...]) -> None:
+        for driver in drivers.get(metric.name, []):
+            if driver.name not in trail:  # the catalog has no cycles; this guards shared branches
+                grow(branch.add(label(driver)), driver, (*trail, driver.name))
+
+    linked = {m.name for m in catalog.metrics.values() if m.drives} | set(drivers)
+    tops = [m for m in _ordered(catalog) if m.name in drivers and not m.drives]
+    for metric in tops:
+        grow(root.add(label(metric)), metric, (metric.name,))
+    unlinked = [m for m in _ordered(catalog) if m.name not in linked]
+    if unlinked:
+        loose = root.add(Text("Not linked by drives", style="dim"))
+        for metric in unlinked:
+            loose.add(label(metric))
+    console.print(root)

@@ -1,0 +1,385 @@
+"""The command line: parse options, call the library, render, map errors to exit codes.
+
+Heavy modules (polars, the engine) are imported inside commands so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from salescode import __version__
+from salescode.errors import SalescodeError
+
+if TYPE_CHECKING:
+    from salescode.catalog import Catalog
+    from salescode.engine import Report
+
+EXIT_OK, EXIT_MISSED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+DEFAULT_CATALOG = Path("metrics.yaml")
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+class GrainOption(str, Enum):
+    day = "day"
+    week = "week"
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+class LevelOption(str, Enum):
+    activity = "activity"
+    objective = "objective"
+    result = "result"
+
+
+class _Group(TyperGroup):
+    """Turns usage errors into one plain `error:` line and bugs into exit code 3."""
+
+    def main(self, args: Any = None, *pargs: Any, **kwargs: Any) -> Any:
+        arguments = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in arguments or bool(os.environ.get("SALESCODE_DEBUG"))
+        arguments = [a for a in arguments if a != "--debug"]
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(arguments, *pargs, **kwargs)
+        except typer.Exit as exc:
+            code = exc.exit_code
+        except typer.Abort:
+            _error("aborted")
+            code = EXIT_USAGE
+        except Exception as exc:  # noqa: BLE001 - the one place that reports bugs
+            code = _report_exception(exc, debug)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _report_exception(exc: Exception, debug: bool) -> int:
+    from typer._click.exceptions import ClickException, UsageError
+
+    if isinstance(exc, UsageError):
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        _error(f"{exc.format_message()}{hint}")
+        return EXIT_USAGE
+    if isinstance(exc, ClickException):
+        _error(exc.format_message())
+        return exc.exit_code
+    if isinstance(exc, BrokenPipeError):
+        return EXIT_OK  # `salescode report | head`: the reader left; not an error
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    _error(
+        f"internal error ({type(exc).__name__}: {exc}); this is a bug in salescode "
+        f"{__version__} — please report it with the output of the same command run with --debug"
+    )
+    return EXIT_INTERNAL
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _error(message: str) -> None:
+    _stderr().print(f"error: {message}", markup=False, highlight=False)
+
+
+def _warn(message: str) -> None:
+    _stderr().print(f"warning: {message}", markup=False, highlight=False)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except SalescodeError as exc:
+        _error(str(exc))
+        raise typer.Exit(code=EXIT_USAGE) from exc
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="salescode",
+    help=(
+        "Sales KPIs from CRM exports, organised as Activities → Objectives → Results.\n\n"
+        "Point it at a metric catalog (metrics.yaml) that names your CSV exports and defines "
+        "the metrics; it prints a scorecard, writes CSV/JSON for scripts, and checks targets.\n\n"
+        "Example: salescode report --period 2025-Q3 --by team"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+CatalogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog",
+        "-c",
+        help="The metric catalog (YAML). Default: $SALESCODE_CATALOG, else ./metrics.yaml.",
+        envvar="SALESCODE_CATALOG",
+        show_default=False,
+        dir_okay=True,
+    ),
+]
+PeriodOption = Annotated[
+    str | None,
+    typer.Option(
+        "--period",
+        "-p",
+        help=(
+            "Period to report: all, 2025, 2025-Q3, 2025-09, 2025-W37, 2025-09-01..2025-09-30, "
+            "last-month, this-quarter, ytd, last-30-days, ... Default: the latest --grain period "
+            "with data."
+        ),
+        show_default=False,
+    ),
+]
+GrainOpt = Annotated[
+    GrainOption, typer.Option("--grain", "-g", help="Grain of the default period.")
+]
+ByOption = Annotated[
+    list[str] | None,
+    typer.Option("--by", "-b", help="Break down by a dimension (repeatable), e.g. --by rep.", show_default=False),
+]
+FormatOption = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format. Default: table on a terminal, csv when piped.",
+        show_default=False,
+    ),
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write to this file (atomically: a failed run leaves no partial file).",
+        show_default=False,
+        dir_okay=False,
+    ),
+]
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
+) -> None:
+    """Sales KPIs from CRM exports (Activities → Objectives → Results).
+
+    Global option --debug (anywhere on the line) shows tracebacks.
+    """
+    if version:
+        Console().print(f"salescode {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+def _catalog_path(option: Path | None) -> Path:
+    path = option or DEFAULT_CATALOG
+    if not path.exists():
+        if option is None:
+            raise SalescodeError(
+                "no metrics.yaml in the current folder; pass --catalog PATH or set SALESCODE_CATALOG "
+                "(run salescode from the repository folder to use the bundled sample)"
+            )
+        raise SalescodeError(f"--catalog {path}: file not found")
+    if path.is_dir():
+        raise SalescodeError(f"--catalog {path}: is a folder; name the catalog file (e.g. {path / 'metrics.yaml'})")
+    return path
+
+
+def _load(option: Path | None, *, check_expressions: bool = True) -> Catalog:
+    from salescode.catalog import load_catalog
+
+    return load_catalog(_catalog_path(option), check_expressions=check_expressions)
+
+
+def _resolve_format(fmt: OutputFormat | None, output: Path | None) -> OutputFormat:
+    if fmt is not None:
+        return fmt
+    if output is None and sys.stdout.isatty():
+        return OutputFormat.table
+    return OutputFormat.csv
+
+
+def _table_console(file: Any) -> Console:
+    """A console for data: colour only on a terminal (rich honours NO_COLOR and pipes)."""
+    return Console(file=file, highlight=False) if file is sys.stdout else Console(
+        file=file, highlight=False, color_system=None, width=160
+    )
+
+
+@contextmanager
+def _progress(message: str) -> Iterator[None]:
+    """A spinner on stderr while work runs, only when stderr is a terminal."""
+    console = _stderr()
+    if console.is_terminal and not os.environ.get("NO_COLOR"):
+        with console.status(message):
+            yield
+    else:
+        yield
+
+
+def _today() -> date:
+    return date.today()
+
+
+@app.command()
+def report(
+    catalog: CatalogOption = None,
+    period: PeriodOption = None,
+    grain: GrainOpt = GrainOption.month,
+    by: ByOption = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", "-m", help="Only this metric (repeatable).", show_default=False),
+    ] = None,
+    level: Annotated[
+        list[LevelOption] | None,
+        typer.Option("--level", "-l", help="Only metrics of this AOR level (repeatable).", show_default=False),
+    ] = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """The AOR scorecard: every metric for a period, against the period before and the target.
+
+    Results come first, then the objectives and activities that drive them. Each value is
+    compared with the period of the same length just before it (change), and with its target
+    (attainment). With --by, one row per metric and group.
+
+    Example: salescode report --period 2025-Q3 --by team --format csv > q3.csv
+    """
+    from salescode.catalog import Grain, Level
+    from salescode.engine import ReportRequest, evaluate
+    from salescode.periods import parse_period
+
+    with _user_errors():
+        spec = _load(catalog)
+        request = ReportRequest(
+            metrics=tuple(metric or ()),
+            levels=tuple(Level(item.value) for item in level or ()),
+            by=tuple(by or ()),
+            period=parse_period(period, today=_today(), week_start=spec.week_start) if period else None,
+            grain=Grain(grain.value),
+        )
+        with _progress("Computing metrics…"):
+            result = evaluate(spec, request, today=_today())
+        for warning in result.warnings:
+            _warn(warning)
+        _write_report(spec, result, _resolve_format(fmt, output), output)
+
+
+def _write_report(spec: Catalog, result: Report, fmt: OutputFormat, output: Path | None) -> None:
+    from salescode.output import emit
+    from salescode.render import MetricStyle, write_csv, write_json, write_report_markdown, write_report_table
+
+    styles = {
+        m.name: MetricStyle(m.format.value, m.direction.value if m.direction else None, spec.currency)
+        for m in result.metrics
+    }
+    by_labels = {d: spec.dimensions[d].label for d in result.by}
+    compared = f" vs {result.previous.label}" if result.previous else ""
+    title = f"{spec.name} — {result.period.label}{compared}"
+
+    def write(out: Any) -> None:
+        if fmt is OutputFormat.table:
+            write_report_table(result.frame, _table_console(out), styles, by_labels, title)
+        elif fmt is OutputFormat.csv:
+            write_csv(result.frame, out)
+        elif fmt is OutputFormat.json:
+            write_json(result.frame, out)
+        else:
+            write_report_markdown(result.frame, out, styles, by_labels, title)
+
+    emit(write, output)
+
+
+@app.command("metrics")
+def list_metrics(
+    catalog: CatalogOption = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """List the catalog's metrics: name, level, category, definition and target.
+
+    Example: salescode metrics --format markdown
+    """
+    from salescode.catalog_view import metrics_frame, write_metrics_markdown, write_metrics_table
+    from salescode.output import emit
+    from salescode.render import write_csv, write_json
+
+    with _user_errors():
+        spec = _load(catalog, check_expressions=False)
+        chosen = _resolve_format(fmt, output)
+
+        def write(out: Any) -> None:
+            if chosen is OutputFormat.table:
+                write_metrics_table(spec, _table_console(out))
+            elif chosen is OutputFormat.markdown:
+                write_metrics_markdown(spec, out)
+            else:
+                frame = metrics_frame(spec)
+                (write_csv if chosen is OutputFormat.csv else write_json)(frame, out)
+
+        emit(write, output)
+
+
+@app.command()
+def tree(catalog: CatalogOption = None) -> None:
+    """Show the AOR drives-graph: each result, the objectives that drive it, and their activities.
+
+    Example: salescode tree
+    """
+    from salescode.catalog_view import write_tree
+
+    with _user_errors():
+        spec = _load(catalog, check_expressions=False)
+        write_tree(spec, _table_console(sys.stdout))
+
+
+@app.command()
+def validate(catalog: CatalogOption = None) -> None:
+    """Check the catalog and the data: every problem is listed; exit code 2 if any.
+
+    Reads every source the catalog uses, checks every column a metric needs, parses every
+    typed value, and checks declared keys for duplicates.
+
+    Example: salescode validate --catalog examples/maven/metrics.yaml
+    """
+    from salescode.validation import validate_catalog
+
+    with _user_errors():
+        spec = _load(catalog)
+        with _progress("Validating…"):
+            warnings = validate_catalog(spec)
+        for warning in warnings:
+            _warn(warning)
+        _stderr().print(
+            f"ok: {spec.path}: {len(spec.metrics)} metrics over {len(spec.sources)} sources are valid",
+            markup=False,
+        )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,433 @@
+"""Metric specs -> polars expressions -> one tidy result frame.
+
+All simple metrics of a source are computed in ONE group_by/agg over that source, as conditional
+aggregations (each metric filters on its own condition and time column, for the period and the
+period before); ratios, derived metrics and targets are then computed on the small aggregated
+frame. Every lazy query of a run goes through a single `pl.collect_all`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+from salescode.catalog import (
+    ZERO_WHEN_EMPTY,
+    Agg,
+    Catalog,
+    Direction,
+    Grain,
+    Level,
+    Metric,
+    MetricKind,
+    did_you_mean,
+)
+from salescode.catalog.model import LEVEL_ORDER
+from salescode.errors import SalescodeError, SourceError
+from salescode.expressions import sql_expr
+from salescode.sources import non_finite_message
+from salescode.periods import Period, grain_period, previous_period, whole_grains
+from salescode.targets import file_target_query, month_labels
+from salescode.workspace import Workspace, check_metric_columns, metric_closure
+
+CURRENT, PREVIOUS = "cur", "prev"
+REPORT_COLUMNS = ("metric", "label", "level", "category", "period")
+VALUE_COLUMNS = ("value", "previous", "change", "target", "attainment")
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    metrics: tuple[str, ...] = ()  # empty: every metric (filtered by levels)
+    levels: tuple[Level, ...] = ()
+    by: tuple[str, ...] = ()
+    period: Period | None = None  # None: the latest `grain` period that has data
+    grain: Grain = Grain.MONTH
+
+
+@dataclass
+class Report:
+    """A tidy frame (one row per metric x group) and what a renderer needs to show it."""
+
+    frame: pl.DataFrame
+    period: Period
+    previous: Period | None
+    metrics: list[Metric]
+    by: tuple[str, ...]
+    warnings: list[str] = field(default_factory=list)
+
+
+def select_metrics(catalog: Catalog, request: ReportRequest) -> list[Metric]:
+    """The metrics a request names (or all of them), validated, in catalog order."""
+    for name in request.metrics:
+        if name not in catalog.metrics:
+            raise SalescodeError(
+                f"--metric '{name}': no such metric in {catalog.path}"
+                f"{did_you_mean(name, catalog.metrics)}; `salescode metrics` lists them"
+            )
+    for dim in request.by:
+        if dim not in catalog.dimensions:
+            raise SalescodeError(
+                f"--by '{dim}': not a dimension of {catalog.path}{did_you_mean(dim, catalog.dimensions)}"
+                f" (dimensions: {', '.join(catalog.dimensions) or 'none declared'})"
+            )
+    chosen = [
+        m
+        for m in catalog.metrics.values()
+        if (not request.metrics or m.name in request.metrics)
+        and (not request.levels or m.level in request.levels)
+    ]
+    if not chosen:
+        raise SalescodeError("no metric matches the --metric/--level options; `salescode metrics` lists them")
+    return chosen
+
+
+def date_columns(catalog: Catalog, metrics: list[Metric]) -> dict[str, set[str]]:
+    """Per source, the columns used as time columns (they must parse as dates)."""
+    columns: dict[str, set[str]] = {}
+    for metric in metrics:
+        time = catalog.metric_time(metric)
+        if metric.source and time:
+            columns.setdefault(metric.source, set()).add(time)
+    for source in catalog.sources.values():
+        if source.time:
+            columns.setdefault(source.name, set()).add(source.time)
+    return columns
+
+
+def evaluate(catalog: Catalog, request: ReportRequest, *, today: date) -> Report:
+    """Compute the requested metrics for the period (and the one before) in one collect."""
+    chosen = select_metrics(catalog, request)
+    needed = [catalog.metrics[n] for n in metric_closure(catalog, [m.name for m in chosen])]
+    target_files = [t for t in catalog.targets if t.metric in {m.name for m in needed}]
+    sources = [m.source for m in needed if m.source] + [t.source for t in target_files]
+    workspace = Workspace.open(catalog, sources, date_columns(catalog, needed))
+    check_metric_columns(workspace, needed)
+    warnings: list[str] = []
+    chosen, needed = _drop_unavailable(workspace, request, chosen, needed, warnings)
+    period = request.period or _latest_period(workspace, needed, request.grain, today)
+    previous = previous_period(period, catalog.week_start)
+    queries = {
+        source: _source_query(workspace, source, [m for m in needed if m.source == source], request.by, period, previous)
+        for source in dict.fromkeys(m.source for m in needed if m.source)
+    }
+    checks = _key_checks(workspace, list(queries))
+    targets = {
+        t.metric: file_target_query(workspace, t, request.by, month_labels(period))
+        for t in target_files
+    }
+    frames = _collect(workspace, [*queries.values(), *checks.values(), *(q for q in targets.values() if q is not None)])
+    aggregated = dict(zip(queries, frames[: len(queries)], strict=True))
+    _raise_on_failed_checks(workspace, dict(zip(checks, frames[len(queries) : len(queries) + len(checks)], strict=True)))
+    target_frames = dict(zip([m for m, q in targets.items() if q is not None], frames[len(queries) + len(checks) :], strict=True))
+    wide = _combine(workspace, aggregated, needed, request.by)
+    wide = _compute_dependent(wide, needed)
+    frame = _tidy(catalog, wide, chosen, request.by, period, previous, target_frames)
+    return Report(frame, period, previous, chosen, request.by, warnings)
+
+
+def _drop_unavailable(
+    workspace: Workspace,
+    request: ReportRequest,
+    chosen: list[Metric],
+    needed: list[Metric],
+    warnings: list[str],
+) -> tuple[list[Metric], list[Metric]]:
+    """Leave out metrics whose source cannot be grouped by the --by dimensions."""
+    if not request.by:
+        return chosen, needed
+    missing: dict[str, str] = {}
+    for metric in needed:
+        if metric.kind is MetricKind.SIMPLE:
+            lacking = [d for d in request.by if d not in workspace.schemas[metric.source]]
+            if lacking:
+                missing[metric.name] = f"source '{metric.source}' has no column '{lacking[0]}'"
+        else:
+            blocked = [name for name in metric.inputs if name in missing]
+            if blocked:
+                missing[metric.name] = missing[blocked[0]]
+    unavailable = [m for m in chosen if m.name in missing]
+    if unavailable and request.metrics:
+        metric = unavailable[0]
+        raise SalescodeError(
+            f"--metric {metric.name} cannot be broken down by {', '.join(request.by)}: "
+            f"{missing[metric.name]}; add a join that brings the column in, or drop --by"
+        )
+    if unavailable:
+        names = ", ".join(m.name for m in unavailable)
+        warnings.append(f"not broken down by {', '.join(request.by)} (their sources lack it): {names}")
+    kept = [m for m in chosen if m.name not in missing]
+    if not kept:
+        raise SalescodeError(f"no requested metric can be broken down by {', '.join(request.by)}")
+    return kept, [m for m in needed if m.name not in missing]
+
+
+def _time_expr(workspace: Workspace, source: str, column: str) -> pl.Expr:
+    expr = pl.col(column)
+    return expr.dt.date() if workspace.schemas[source].get(column) == pl.Datetime else expr
+
+
+def _in_period(time: pl.Expr, period: Period) -> pl.Expr:
+    assert period.start is not None and period.end is not None
+    return (time >= period.start) & (time < period.end)
+
+
+def _latest_period(workspace: Workspace, metrics: list[Metric], grain: Grain, today: date) -> Period:
+    """The most recent grain period holding any date of the metrics' time columns."""
+    catalog = workspace.catalog
+    queries = []
+    for source in dict.fromkeys(m.source for m in metrics if m.source):
+        times = {catalog.metric_time(m) for m in metrics if m.source == source} - {None}
+        if times:
+            queries.append(
+                workspace.frames[source].select(
+                    pl.max_horizontal(_time_expr(workspace, source, t).max() for t in sorted(times)).alias("latest")
+                )
+            )
+    latest = [frame["latest"][0] for frame in _collect(workspace, queries)]
+    latest = [day for day in latest if day is not None]
+    return grain_period(max(latest) if latest else today, grain, catalog.week_start)
+
+
+def metric_expr(metric: Metric, condition: pl.Expr, value_dtype: pl.DataType | None) -> pl.Expr:
+    """The aggregation of a simple metric over the rows where condition holds."""
+    assert metric.agg is not None
+    if metric.filter:
+        condition = condition & sql_expr(metric.filter)
+    condition = condition.fill_null(False)
+    if metric.agg is Agg.COUNT:
+        return condition.sum()
+    assert metric.expr is not None
+    value = sql_expr(metric.expr)
+    if isinstance(value_dtype, pl.Duration):
+        value = value.dt.total_days(fractional=True)  # durations are reported in days
+    elif value_dtype == pl.Boolean and metric.agg is not Agg.COUNT_DISTINCT:
+        value = value.cast(pl.Float64)
+    selected = value.filter(condition)
+    if metric.agg is Agg.COUNT_DISTINCT:
+        return selected.drop_nulls().n_unique()
+    return getattr(selected, metric.agg.value)()
+
+
+def _source_query(
+    workspace: Workspace,
+    source: str,
+    metrics: list[Metric],
+    by: tuple[str, ...],
+    period: Period,
+    previous: Period | None,
+) -> pl.LazyFrame:
+    """One aggregation over the source for all its metrics, this period and the previous one."""
+    catalog = workspace.catalog
+    frame = workspace.frames[source]
+    times = {m.name: catalog.metric_time(m) for m in metrics}
+    windows = {CURRENT: period, PREVIOUS: previous}
+
+    def condition(metric: Metric, window: str) -> pl.Expr | None:
+        time, span = times[metric.name], windows[window]
+        if span is None:
+            return None
+        if time is None or span.is_all:
+            return pl.lit(True)
+        return _in_period(_time_expr(workspace, source, time), span)
+
+    if not period.is_all and all(times.values()):
+        spans = [p for p in (period, previous) if p is not None]
+        start, end = min(p.start for p in spans), max(p.end for p in spans)
+        frame = frame.filter(
+            pl.any_horizontal(
+                _in_period(_time_expr(workspace, source, t), Period(start, end, "")).fill_null(False)
+                for t in sorted(set(times.values()))
+            )
+        )
+    aggregations = []
+    for metric in metrics:
+        dtype = workspace.dtype(source, sql_expr(metric.expr)) if metric.expr else None
+        for window in (CURRENT, PREVIOUS):
+            cond = condition(metric, window)
+            expr = metric_expr(metric, cond, dtype) if cond is not None else pl.lit(None)
+            aggregations.append(expr.cast(pl.Float64).alias(f"{metric.name}\x1f{window}"))
+    present = [condition(m, CURRENT) for m in metrics]
+    aggregations.append(pl.any_horizontal(present).fill_null(False).any().alias("__present"))
+    aggregations += _non_finite_checks(workspace, source, metrics)
+    if by:
+        return frame.group_by(list(by)).agg(aggregations)
+    return frame.select(aggregations)
+
+
+def _non_finite_checks(workspace: Workspace, source: str, metrics: list[Metric]) -> list[pl.Expr]:
+    """Counts of NaN/inf in the float columns metrics read (CSV readers accept 'NaN' and 'inf')."""
+    columns = set()
+    for metric in metrics:
+        for text in (metric.expr, metric.filter):
+            if text:
+                columns |= {
+                    c for c in sql_expr(text).meta.root_names()
+                    if workspace.schemas[source].get(c) in (pl.Float64, pl.Float32)
+                }
+    return [(~pl.col(c).is_finite()).fill_null(False).sum().alias(f"__nonfinite\x1f{c}") for c in sorted(columns)]
+
+
+def _key_checks(workspace: Workspace, sources: list[str]) -> dict[str, pl.LazyFrame]:
+    """For each used source with a declared key: how many rows repeat a key value."""
+    checks = {}
+    for source in sources:
+        key = workspace.catalog.sources[source].key
+        if key:
+            if key not in workspace.schemas[source]:
+                raise SourceError(
+                    f"sources.{source}.key: no column '{key}' in {workspace.layouts[source].where()}"
+                    f"{did_you_mean(key, workspace.columns(source))}"
+                )
+            checks[source] = (
+                workspace.frames[source]
+                .with_row_index("__row")
+                .filter(pl.col(key).is_duplicated())
+                .select(pl.col(key), (pl.col("__row") + 2).alias("line"))
+                .head(50)
+            )
+    return checks
+
+
+def _raise_on_failed_checks(workspace: Workspace, checks: dict[str, pl.DataFrame]) -> None:
+    for source, duplicates in checks.items():
+        if duplicates.height:
+            key = workspace.catalog.sources[source].key
+            value = duplicates[key][0]
+            lines = duplicates.filter(pl.col(key) == value)["line"].to_list()
+            raise SourceError(
+                f"{workspace.layouts[source].where()}: key column '{key}' repeats '{value}' "
+                f"(lines {', '.join(map(str, lines))}); a repeated row would be counted twice — "
+                "remove the duplicates or drop sources.{source}.key if rows are not unique"
+                .replace("{source}", source)
+            )
+
+
+def _collect(workspace: Workspace, queries: list[pl.LazyFrame]) -> list[pl.DataFrame]:
+    if not queries:
+        return []
+    try:
+        return pl.collect_all(queries)
+    except pl.exceptions.PolarsError as exc:
+        raise workspace.explain_failure(exc) from exc
+
+
+def _combine(
+    workspace: Workspace, aggregated: dict[str, pl.DataFrame], metrics: list[Metric], by: tuple[str, ...]
+) -> pl.DataFrame:
+    """One wide frame: a row per group present in the period, a column per metric and window."""
+    for source, frame in aggregated.items():
+        for column in [c for c in frame.columns if c.startswith("__nonfinite")]:
+            if frame[column].sum():
+                name = column.split("\x1f")[1]
+                raise SourceError(non_finite_message(workspace.layouts[source], name))
+    frames = [
+        frame.drop([c for c in frame.columns if c.startswith("__nonfinite")]).rename(
+            {"__present": f"__present\x1f{source}"}
+        )
+        for source, frame in aggregated.items()
+    ]
+    if by:
+        wide = frames[0]
+        for frame in frames[1:]:
+            wide = wide.join(frame, on=list(by), how="full", coalesce=True, nulls_equal=True)
+        present = [c for c in wide.columns if c.startswith("__present")]
+        wide = wide.filter(pl.any_horizontal(pl.col(present).fill_null(False))).drop(present)
+        wide = wide.sort(list(by), nulls_last=True)
+    else:
+        wide = pl.concat(frames, how="horizontal") if frames else pl.DataFrame()
+        wide = wide.drop([c for c in wide.columns if c.startswith("__present")])
+    zero = [
+        f"{m.name}\x1f{w}" for m in metrics if m.kind is MetricKind.SIMPLE and m.agg in ZERO_WHEN_EMPTY
+        for w in (CURRENT, PREVIOUS)
+    ]
+    # A group absent from one source's rows has 0 of that source's counts and sums, not "empty".
+    return wide.with_columns(pl.col(c).fill_null(0.0) for c in zero if c in wide.columns)
+
+
+def _compute_dependent(wide: pl.DataFrame, metrics: list[Metric]) -> pl.DataFrame:
+    """Ratios and derived metrics on the aggregated frame, inputs first; x/0 is empty."""
+    for metric in metrics:
+        if metric.kind is MetricKind.SIMPLE:
+            continue
+        columns = []
+        for window in (CURRENT, PREVIOUS):
+            if metric.kind is MetricKind.RATIO:
+                value = pl.col(f"{metric.numerator}\x1f{window}") / pl.col(f"{metric.denominator}\x1f{window}")
+            else:
+                # The formula names metrics; evaluate it over this window's columns under those names.
+                inputs = wide.select(pl.col(f"{name}\x1f{window}").alias(name) for name in metric.inputs)
+                value = pl.lit(inputs.select(sql_expr(metric.formula).cast(pl.Float64)).to_series())
+            # Any division by zero (in a ratio or inside a formula) gives null, never inf/NaN.
+            columns.append(pl.when(value.is_finite()).then(value).alias(f"{metric.name}\x1f{window}"))
+        wide = wide.with_columns(columns)
+    return wide
+
+
+def _tidy(
+    catalog: Catalog,
+    wide: pl.DataFrame,
+    metrics: list[Metric],
+    by: tuple[str, ...],
+    period: Period,
+    previous: Period | None,
+    target_frames: dict[str, pl.DataFrame],
+) -> pl.DataFrame:
+    """One row per metric x group with value, previous, change, target and attainment."""
+    ordered = sorted(metrics, key=lambda m: -LEVEL_ORDER[m.level])
+    parts = []
+    for metric in ordered:
+        value = pl.col(f"{metric.name}\x1f{CURRENT}")
+        before = pl.col(f"{metric.name}\x1f{PREVIOUS}")
+        target = _target_expr(catalog, metric, by, period, target_frames)
+        part = wide.select(
+            pl.lit(metric.name).alias("metric"),
+            pl.lit(metric.label).alias("label"),
+            pl.lit(metric.level.value).alias("level"),
+            pl.lit(metric.category).alias("category"),
+            pl.lit(period.label).alias("period"),
+            *[pl.col(d) for d in by],
+            value.alias("value"),
+            (before if previous else pl.lit(None, pl.Float64)).alias("previous"),
+        )
+        part = _attach_target(part, target, metric, by)
+        parts.append(part)
+    frame = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
+    return frame.with_columns(
+        (pl.col("value") - pl.col("previous")).alias("change"),
+    ).select(*REPORT_COLUMNS, *by, *VALUE_COLUMNS)
+
+
+def _target_expr(
+    catalog: Catalog, metric: Metric, by: tuple[str, ...], period: Period, target_frames: dict[str, pl.DataFrame]
+) -> pl.DataFrame | float | None:
+    """The target: a frame of per-group targets (from a targets file) or one number, or None."""
+    if metric.name in target_frames:
+        return target_frames[metric.name]
+    if metric.target is None:
+        return None
+    if by and metric.additive:
+        return None  # a team-wide total is not each group's target
+    if metric.target.per is None:
+        return metric.target.value
+    grains = whole_grains(period, metric.target.per, catalog.week_start)
+    if grains is None:
+        return None
+    return metric.target.value * grains if metric.additive else metric.target.value
+
+
+def _attach_target(
+    part: pl.DataFrame, target: pl.DataFrame | float | None, metric: Metric, by: tuple[str, ...]
+) -> pl.DataFrame:
+    if isinstance(target, pl.DataFrame):
+        if by:
+            part = part.join(target, on=list(by), how="left", nulls_equal=True)
+        else:
+            part = part.with_columns(pl.lit(target["target"][0] if target.height else None, pl.Float64).alias("target"))
+    else:
+        part = part.with_columns(pl.lit(target, pl.Float64).alias("target"))
+    ratio = (
+        pl.col("target") / pl.col("value") if metric.direction is Direction.LOWER else pl.col("value") / pl.col("target")
+    )
+    return part.with_columns(pl.when(ratio.is_finite()).then(ratio).alias("attainment"))

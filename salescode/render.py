@@ -1,0 +1,171 @@
+"""Tidy result frames -> rich table | csv | json | markdown.
+
+Machine formats (csv, json) carry unformatted full-precision numbers (a percent is a fraction)
+and empty cells for missing values; the table and markdown are for people.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO
+
+import polars as pl
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+EMPTY = "—"
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "RUB": "₽", "INR": "₹", "BRL": "R$"}
+LEVEL_TITLES = {"result": "Results", "objective": "Objectives", "activity": "Activities"}
+
+
+@dataclass(frozen=True)
+class MetricStyle:
+    """How to show one metric's numbers: its format and which direction is good."""
+
+    format: str  # integer | number | currency | percent | days
+    direction: str | None = None  # higher | lower | None
+    currency: str = "USD"
+
+
+def format_value(value: float | None, style: MetricStyle) -> str:
+    """A number as people read it: 1,234 · $12,500 · 31.5% · 12.3 days."""
+    if value is None:
+        return EMPTY
+    if style.format == "percent":
+        return f"{value:.1%}"
+    if style.format == "integer":
+        return f"{value:,.0f}"
+    if style.format == "days":
+        return f"{value:,.1f} d"
+    if style.format == "currency":
+        digits = 0 if abs(value) >= 1000 else 2
+        symbol = CURRENCY_SYMBOLS.get(style.currency)
+        sign = "-" if value < 0 else ""
+        amount = f"{abs(value):,.{digits}f}"
+        return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {style.currency}"
+    return f"{value:,.2f}"
+
+
+def format_change(change: float | None, style: MetricStyle) -> str:
+    if change is None:
+        return EMPTY
+    arrow = "▲" if change > 0 else "▼" if change < 0 else "="
+    if style.format == "percent":
+        return f"{arrow} {change * 100:+.1f} pts"
+    text = format_value(abs(change), style)
+    sign = "+" if change > 0 else "-" if change < 0 else "±"
+    return f"{arrow} {sign}{text}"
+
+
+def _change_colour(change: float | None, style: MetricStyle) -> str:
+    if change is None or change == 0 or style.direction is None:
+        return ""
+    good = (change > 0) == (style.direction == "higher")
+    return "green" if good else "red"
+
+
+def _attainment_colour(attainment: float | None) -> str:
+    if attainment is None:
+        return ""
+    return "green" if attainment >= 1 else "yellow" if attainment >= 0.9 else "red"
+
+
+def _cell(value: object) -> str:
+    return EMPTY if value is None else str(value)
+
+
+def report_cells(row: dict, style: MetricStyle) -> list[Text]:
+    """The formatted value, previous, change, target and attainment cells of one report row."""
+    attainment = row["attainment"]
+    return [
+        Text(format_value(row["value"], style), style="bold"),
+        Text(format_value(row["previous"], style)),
+        Text(format_change(row["change"], style), style=_change_colour(row["change"], style)),
+        Text(format_value(row["target"], style)),
+        Text(EMPTY if attainment is None else f"{attainment:.0%}", style=_attainment_colour(attainment)),
+    ]
+
+
+def write_report_table(
+    frame: pl.DataFrame,
+    console: Console,
+    styles: dict[str, MetricStyle],
+    by_labels: dict[str, str],
+    title: str,
+    caption: str | None = None,
+) -> None:
+    """The AOR scorecard: sections Results, Objectives, Activities; one row per metric (x group)."""
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAVY, title_justify="left", caption_justify="left")
+    table.add_column("Metric", no_wrap=False, min_width=16)
+    for label in by_labels.values():
+        table.add_column(label)
+    for header in ("Value", "Previous", "Change", "Target", "Attainment"):
+        table.add_column(header, justify="right", no_wrap=True)
+    level = None
+    previous_metric = None
+    rows = frame.to_dicts()  # the aggregated result: one row per metric x group
+    for i, row in enumerate(rows):
+        if row["level"] != level:
+            level = row["level"]
+            table.add_row(Text(LEVEL_TITLES.get(level, level), style="bold underline"))
+        style = styles[row["metric"]]
+        first = row["metric"] != previous_metric
+        previous_metric = row["metric"]
+        name = Text(row["label"] if first else "", style="" if by_labels else "")
+        groups = [Text(_cell(row[d])) if row[d] is not None else Text("(empty)", style="dim") for d in by_labels]
+        last_of_metric = by_labels and (i + 1 == len(rows) or rows[i + 1]["metric"] != row["metric"])
+        table.add_row(name, *groups, *report_cells(row, style), end_section=bool(last_of_metric))
+    console.print(table)
+
+
+def write_csv(frame: pl.DataFrame, out: IO[str], *, header: bool = True) -> None:
+    """Tidy CSV; whole numbers are written without a trailing '.0'."""
+    out.write(_plain_numbers(frame).write_csv(include_header=header))
+
+
+def write_json(frame: pl.DataFrame, out: IO[str]) -> None:
+    """A JSON array of row objects; missing values are null."""
+    rows = [{k: _json_number(v) for k, v in row.items()} for row in frame.to_dicts()]
+    json.dump(rows, out, indent=2, ensure_ascii=False, allow_nan=False)
+    out.write("\n")
+
+
+def _json_number(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _plain_numbers(frame: pl.DataFrame) -> pl.DataFrame:
+    floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
+    return frame.with_columns(
+        pl.col(floats).cast(pl.String).str.replace(r"\.0$", "")
+    ) if floats else frame
+
+
+def write_markdown(rows: Sequence[Sequence[str]], headers: Sequence[str], out: IO[str], right: set[int]) -> None:
+    """A GitHub-flavoured markdown table of already formatted cells."""
+    def escape(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    out.write("| " + " | ".join(escape(h) for h in headers) + " |\n")
+    out.write("|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|\n")
+    for row in rows:
+        out.write("| " + " | ".join(escape(cell) for cell in row) + " |\n")
+
+
+def write_report_markdown(
+    frame: pl.DataFrame, out: IO[str], styles: dict[str, MetricStyle], by_labels: dict[str, str], title: str
+) -> None:
+    out.write(f"## {title}\n\n")
+    headers = ["Level", "Metric", *by_labels.values(), "Value", "Previous", "Change", "Target", "Attainment"]
+    rows = []
+    for row in frame.to_dicts():
+        cells = [cell.plain for cell in report_cells(row, styles[row["metric"]])]
+        rows.append([LEVEL_TITLES.get(row["level"], row["level"]), row["label"], *[_cell(row[d]) for d in by_labels], *cells])
+    first_number = 2 + len(by_labels)
+    write_markdown(rows, headers, out, right=set(range(first_number, len(headers))))

@@ -1,0 +1,38 @@
+"""`salescode validate`: the catalog against the data, beyond what loading the catalog checks."""
+
+from __future__ import annotations
+
+from salescode.catalog import Catalog
+from salescode.engine import ReportRequest, date_columns, evaluate
+from salescode.periods import ALL
+from salescode.workspace import Workspace
+
+
+def validate_catalog(catalog: Catalog) -> list[str]:
+    """Evaluate every metric over all rows (which reads and parses every column they use).
+
+    Raises the first data problem as a SalescodeError; returns warnings.
+    """
+    warnings = _join_collisions(catalog)
+    from datetime import date
+
+    evaluate(catalog, ReportRequest(period=ALL), today=date.today())
+    return warnings
+
+
+def _join_collisions(catalog: Catalog) -> list[str]:
+    """Joined columns hidden because the left side has a column of the same name."""
+    sources = list(catalog.sources)
+    workspace = Workspace.open(catalog, sources, date_columns(catalog, list(catalog.metrics.values())))
+    warnings = []
+    for name, source in catalog.sources.items():
+        columns = set(workspace.layouts[name].columns)
+        for join in source.joins:
+            hidden = sorted((set(workspace.layouts[join.source].columns) & columns) - {join.right_on})
+            if hidden:
+                warnings.append(
+                    f"sources.{name}: joined source '{join.source}' also has {', '.join(hidden)}; "
+                    f"the '{name}' column(s) win (rename with columns: to keep both)"
+                )
+            columns |= set(workspace.layouts[join.source].columns)
+    return warnings
