@@ -82,7 +82,9 @@ def write_tree(catalog: Catalog, console: Console) -> None:
     root = Tree(Text(f"{catalog.name} — what drives the results", style="bold"))
 
     def label(metric: Metric) -> Text:
-        return Text.assemble((metric.label, "bold"), f"  {metric.name} · {metric.level.value} · {metric.category}")
+        return Text.assemble(
+            (metric.label, "bold"), f"  {metric.name} · {metric.level.value} · {metric.category}"
+        )
 
     def grow(branch: Tree, metric: Metric, trail: tuple[str, ...]) -> None:
         for driver in drivers.get(metric.name, []):

@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,14 +30,14 @@ EXIT_OK, EXIT_MISSED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_CATALOG = Path("metrics.yaml")
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
     markdown = "markdown"
 
 
-class GrainOption(str, Enum):
+class GrainOption(StrEnum):
     day = "day"
     week = "week"
     month = "month"
@@ -45,7 +45,7 @@ class GrainOption(str, Enum):
     year = "year"
 
 
-class LevelOption(str, Enum):
+class LevelOption(StrEnum):
     activity = "activity"
     objective = "objective"
     result = "result"
@@ -153,12 +153,12 @@ PeriodOption = Annotated[
         show_default=False,
     ),
 ]
-GrainOpt = Annotated[
-    GrainOption, typer.Option("--grain", "-g", help="Grain of the default period.")
-]
+GrainOpt = Annotated[GrainOption, typer.Option("--grain", "-g", help="Grain of the default period.")]
 ByOption = Annotated[
     list[str] | None,
-    typer.Option("--by", "-b", help="Break down by a dimension (repeatable), e.g. --by rep.", show_default=False),
+    typer.Option(
+        "--by", "-b", help="Break down by a dimension (repeatable), e.g. --by rep.", show_default=False
+    ),
 ]
 FormatOption = Annotated[
     OutputFormat | None,
@@ -204,7 +204,9 @@ def _catalog_path(option: Path | None) -> Path:
             )
         raise SalescodeError(f"--catalog {path}: file not found")
     if path.is_dir():
-        raise SalescodeError(f"--catalog {path}: is a folder; name the catalog file (e.g. {path / 'metrics.yaml'})")
+        raise SalescodeError(
+            f"--catalog {path}: is a folder; name the catalog file (e.g. {path / 'metrics.yaml'})"
+        )
     return path
 
 
@@ -224,8 +226,10 @@ def _resolve_format(fmt: OutputFormat | None, output: Path | None) -> OutputForm
 
 def _table_console(file: Any) -> Console:
     """A console for data: colour only on a terminal (rich honours NO_COLOR and pipes)."""
-    return Console(file=file, highlight=False) if file is sys.stdout else Console(
-        file=file, highlight=False, color_system=None, width=160
+    return (
+        Console(file=file, highlight=False)
+        if file is sys.stdout
+        else Console(file=file, highlight=False, color_system=None, width=160)
     )
 
 
@@ -256,7 +260,9 @@ def report(
     ] = None,
     level: Annotated[
         list[LevelOption] | None,
-        typer.Option("--level", "-l", help="Only metrics of this AOR level (repeatable).", show_default=False),
+        typer.Option(
+            "--level", "-l", help="Only metrics of this AOR level (repeatable).", show_default=False
+        ),
     ] = None,
     fmt: FormatOption = None,
     output: OutputOption = None,

@@ -27,8 +27,8 @@ from salescode.catalog import (
 from salescode.catalog.model import LEVEL_ORDER
 from salescode.errors import SalescodeError, SourceError
 from salescode.expressions import sql_expr
-from salescode.sources import non_finite_message
 from salescode.periods import Period, grain_period, previous_period, whole_grains
+from salescode.sources import non_finite_message
 from salescode.targets import file_target_query, month_labels
 from salescode.workspace import Workspace, check_metric_columns, metric_closure
 
@@ -109,18 +109,29 @@ def evaluate(catalog: Catalog, request: ReportRequest, *, today: date) -> Report
     period = request.period or _latest_period(workspace, needed, request.grain, today)
     previous = previous_period(period, catalog.week_start)
     queries = {
-        source: _source_query(workspace, source, [m for m in needed if m.source == source], request.by, period, previous)
+        source: _source_query(
+            workspace, source, [m for m in needed if m.source == source], request.by, period, previous
+        )
         for source in dict.fromkeys(m.source for m in needed if m.source)
     }
     checks = _key_checks(workspace, list(queries))
     targets = {
-        t.metric: file_target_query(workspace, t, request.by, month_labels(period))
-        for t in target_files
+        t.metric: file_target_query(workspace, t, request.by, month_labels(period)) for t in target_files
     }
-    frames = _collect(workspace, [*queries.values(), *checks.values(), *(q for q in targets.values() if q is not None)])
+    frames = _collect(
+        workspace, [*queries.values(), *checks.values(), *(q for q in targets.values() if q is not None)]
+    )
     aggregated = dict(zip(queries, frames[: len(queries)], strict=True))
-    _raise_on_failed_checks(workspace, dict(zip(checks, frames[len(queries) : len(queries) + len(checks)], strict=True)))
-    target_frames = dict(zip([m for m, q in targets.items() if q is not None], frames[len(queries) + len(checks) :], strict=True))
+    _raise_on_failed_checks(
+        workspace, dict(zip(checks, frames[len(queries) : len(queries) + len(checks)], strict=True))
+    )
+    target_frames = dict(
+        zip(
+            [m for m, q in targets.items() if q is not None],
+            frames[len(queries) + len(checks) :],
+            strict=True,
+        )
+    )
     wide = _combine(workspace, aggregated, needed, request.by)
     wide = _compute_dependent(wide, needed)
     frame = _tidy(catalog, wide, chosen, request.by, period, previous, target_frames)
@@ -182,7 +193,9 @@ def _latest_period(workspace: Workspace, metrics: list[Metric], grain: Grain, to
         if times:
             queries.append(
                 workspace.frames[source].select(
-                    pl.max_horizontal(_time_expr(workspace, source, t).max() for t in sorted(times)).alias("latest")
+                    pl.max_horizontal(_time_expr(workspace, source, t).max() for t in sorted(times)).alias(
+                        "latest"
+                    )
                 )
             )
     latest = [frame["latest"][0] for frame in _collect(workspace, queries)]
@@ -263,10 +276,13 @@ def _non_finite_checks(workspace: Workspace, source: str, metrics: list[Metric])
         for text in (metric.expr, metric.filter):
             if text:
                 columns |= {
-                    c for c in sql_expr(text).meta.root_names()
+                    c
+                    for c in sql_expr(text).meta.root_names()
                     if workspace.schemas[source].get(c) in (pl.Float64, pl.Float32)
                 }
-    return [(~pl.col(c).is_finite()).fill_null(False).sum().alias(f"__nonfinite\x1f{c}") for c in sorted(columns)]
+    return [
+        (~pl.col(c).is_finite()).fill_null(False).sum().alias(f"__nonfinite\x1f{c}") for c in sorted(columns)
+    ]
 
 
 def _key_checks(workspace: Workspace, sources: list[str]) -> dict[str, pl.LazyFrame]:
@@ -299,8 +315,9 @@ def _raise_on_failed_checks(workspace: Workspace, checks: dict[str, pl.DataFrame
             raise SourceError(
                 f"{workspace.layouts[source].where()}: key column '{key}' repeats '{value}' "
                 f"(lines {', '.join(map(str, lines))}); a repeated row would be counted twice — "
-                "remove the duplicates or drop sources.{source}.key if rows are not unique"
-                .replace("{source}", source)
+                "remove the duplicates or drop sources.{source}.key if rows are not unique".replace(
+                    "{source}", source
+                )
             )
 
 
@@ -339,7 +356,9 @@ def _combine(
         wide = pl.concat(frames, how="horizontal") if frames else pl.DataFrame()
         wide = wide.drop([c for c in wide.columns if c.startswith("__present")])
     zero = [
-        f"{m.name}\x1f{w}" for m in metrics if m.kind is MetricKind.SIMPLE and m.agg in ZERO_WHEN_EMPTY
+        f"{m.name}\x1f{w}"
+        for m in metrics
+        if m.kind is MetricKind.SIMPLE and m.agg in ZERO_WHEN_EMPTY
         for w in (CURRENT, PREVIOUS)
     ]
     # A group absent from one source's rows has 0 of that source's counts and sums, not "empty".
@@ -354,7 +373,9 @@ def _compute_dependent(wide: pl.DataFrame, metrics: list[Metric]) -> pl.DataFram
         columns = []
         for window in (CURRENT, PREVIOUS):
             if metric.kind is MetricKind.RATIO:
-                value = pl.col(f"{metric.numerator}\x1f{window}") / pl.col(f"{metric.denominator}\x1f{window}")
+                value = pl.col(f"{metric.numerator}\x1f{window}") / pl.col(
+                    f"{metric.denominator}\x1f{window}"
+                )
             else:
                 # The formula names metrics; evaluate it over this window's columns under those names.
                 inputs = wide.select(pl.col(f"{name}\x1f{window}").alias(name) for name in metric.inputs)
@@ -400,7 +421,11 @@ def _tidy(
 
 
 def _target_expr(
-    catalog: Catalog, metric: Metric, by: tuple[str, ...], period: Period, target_frames: dict[str, pl.DataFrame]
+    catalog: Catalog,
+    metric: Metric,
+    by: tuple[str, ...],
+    period: Period,
+    target_frames: dict[str, pl.DataFrame],
 ) -> pl.DataFrame | float | None:
     """The target: a frame of per-group targets (from a targets file) or one number, or None."""
     if metric.name in target_frames:
@@ -424,10 +449,14 @@ def _attach_target(
         if by:
             part = part.join(target, on=list(by), how="left", nulls_equal=True)
         else:
-            part = part.with_columns(pl.lit(target["target"][0] if target.height else None, pl.Float64).alias("target"))
+            part = part.with_columns(
+                pl.lit(target["target"][0] if target.height else None, pl.Float64).alias("target")
+            )
     else:
         part = part.with_columns(pl.lit(target, pl.Float64).alias("target"))
     ratio = (
-        pl.col("target") / pl.col("value") if metric.direction is Direction.LOWER else pl.col("value") / pl.col("target")
+        pl.col("target") / pl.col("value")
+        if metric.direction is Direction.LOWER
+        else pl.col("value") / pl.col("target")
     )
     return part.with_columns(pl.when(ratio.is_finite()).then(ratio).alias("attainment"))

@@ -6,12 +6,12 @@ functions, never run Python.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import polars as pl
 
 
-@lru_cache(maxsize=None)
+@cache
 def compile_sql(text: str) -> tuple[pl.Expr | None, str | None]:
     """Compile a polars SQL expression; return (expression, None) or (None, problem)."""
     try:

@@ -110,7 +110,9 @@ def parse_period(text: str, *, today: date, week_start: str = "monday") -> Perio
             raise PeriodError(f"--period '{text}': 'all' cannot be one end of a range")
         assert start.start is not None and end.end is not None
         if end.end <= start.start:
-            raise PeriodError(f"--period '{text}': the range ends before it starts; write it as A..B with A first")
+            raise PeriodError(
+                f"--period '{text}': the range ends before it starts; write it as A..B with A first"
+            )
         return _range(start.start, end.end)
     period = _absolute(value, text, week_start) or _relative(value, today, week_start)
     if period is None:

@@ -99,7 +99,9 @@ def write_report_table(
     caption: str | None = None,
 ) -> None:
     """The AOR scorecard: sections Results, Objectives, Activities; one row per metric (x group)."""
-    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAVY, title_justify="left", caption_justify="left")
+    table = Table(
+        title=title, caption=caption, box=box.SIMPLE_HEAVY, title_justify="left", caption_justify="left"
+    )
     table.add_column("Metric", no_wrap=False, min_width=16)
     for label in by_labels.values():
         table.add_column(label)
@@ -116,7 +118,9 @@ def write_report_table(
         first = row["metric"] != previous_metric
         previous_metric = row["metric"]
         name = Text(row["label"] if first else "", style="" if by_labels else "")
-        groups = [Text(_cell(row[d])) if row[d] is not None else Text("(empty)", style="dim") for d in by_labels]
+        groups = [
+            Text(_cell(row[d])) if row[d] is not None else Text("(empty)", style="dim") for d in by_labels
+        ]
         last_of_metric = by_labels and (i + 1 == len(rows) or rows[i + 1]["metric"] != row["metric"])
         table.add_row(name, *groups, *report_cells(row, style), end_section=bool(last_of_metric))
     console.print(table)
@@ -142,13 +146,14 @@ def _json_number(value: object) -> object:
 
 def _plain_numbers(frame: pl.DataFrame) -> pl.DataFrame:
     floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
-    return frame.with_columns(
-        pl.col(floats).cast(pl.String).str.replace(r"\.0$", "")
-    ) if floats else frame
+    return frame.with_columns(pl.col(floats).cast(pl.String).str.replace(r"\.0$", "")) if floats else frame
 
 
-def write_markdown(rows: Sequence[Sequence[str]], headers: Sequence[str], out: IO[str], right: set[int]) -> None:
+def write_markdown(
+    rows: Sequence[Sequence[str]], headers: Sequence[str], out: IO[str], right: set[int]
+) -> None:
     """A GitHub-flavoured markdown table of already formatted cells."""
+
     def escape(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
@@ -166,6 +171,13 @@ def write_report_markdown(
     rows = []
     for row in frame.to_dicts():
         cells = [cell.plain for cell in report_cells(row, styles[row["metric"]])]
-        rows.append([LEVEL_TITLES.get(row["level"], row["level"]), row["label"], *[_cell(row[d]) for d in by_labels], *cells])
+        rows.append(
+            [
+                LEVEL_TITLES.get(row["level"], row["level"]),
+                row["label"],
+                *[_cell(row[d]) for d in by_labels],
+                *cells,
+            ]
+        )
     first_number = 2 + len(by_labels)
     write_markdown(rows, headers, out, right=set(range(first_number, len(headers))))

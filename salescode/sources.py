@@ -8,7 +8,6 @@ fit their column's type stop the run with the file, line and column named: never
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,7 +158,9 @@ def _column_types(
     for column in sample.columns:
         values = sample[column].drop_nulls()
         declared = source.types.get(column)
-        if declared in (ColumnType.DATE, ColumnType.DATETIME) or (declared is None and column in date_columns):
+        if declared in (ColumnType.DATE, ColumnType.DATETIME) or (
+            declared is None and column in date_columns
+        ):
             column_type, fmt = _date_type(source, column, values, declared)
             types[column] = column_type
             if fmt:
@@ -237,7 +238,7 @@ def _slash_order(values: pl.Series) -> str | None:
 def scan_source(layout: Layout) -> pl.LazyFrame:
     """The file as a LazyFrame with canonical names and parsed types."""
     source = layout.source
-    schema = {header: pl.String for header in layout.headers}
+    schema = dict.fromkeys(layout.headers, pl.String)
     native_numbers = not source.reader.decimal_comma and not source.reader.thousands
     for header, name in layout.names.items():
         column_type = layout.types[name]
@@ -285,31 +286,37 @@ def bad_value_message(layout: Layout) -> str | None:
     """
     source = layout.source
     checked = {
-        name: column_type
-        for name, column_type in layout.types.items()
-        if column_type is not ColumnType.TEXT
+        name: column_type for name, column_type in layout.types.items() if column_type is not ColumnType.TEXT
     }
     if not checked:
         return None
-    text = pl.scan_csv(
-        _csv_input(source, layout.text),
-        separator=layout.separator,
-        infer_schema=False,
-        null_values=list(source.reader.null_values),
-        encoding="utf8-lossy",
-    ).rename({h: n for h, n in layout.names.items() if h != n}).with_row_index("__row")
+    text = (
+        pl.scan_csv(
+            _csv_input(source, layout.text),
+            separator=layout.separator,
+            infer_schema=False,
+            null_values=list(source.reader.null_values),
+            encoding="utf8-lossy",
+        )
+        .rename({h: n for h, n in layout.names.items() if h != n})
+        .with_row_index("__row")
+    )
     lenient = {
         name: _lenient_expr(name, column_type, layout.formats.get(name), source)
         for name, column_type in checked.items()
     }
-    bad = text.select(
-        "__row",
-        *[pl.col(name).alias(f"raw_{name}") for name in checked],
-        *[
-            (pl.col(name).is_not_null() & lenient[name].is_null()).alias(f"bad_{name}")
-            for name in checked
-        ],
-    ).filter(pl.any_horizontal(pl.col(f"bad_{name}") for name in checked)).collect()
+    bad = (
+        text.select(
+            "__row",
+            *[pl.col(name).alias(f"raw_{name}") for name in checked],
+            *[
+                (pl.col(name).is_not_null() & lenient[name].is_null()).alias(f"bad_{name}")
+                for name in checked
+            ],
+        )
+        .filter(pl.any_horizontal(pl.col(f"bad_{name}") for name in checked))
+        .collect()
+    )
     if bad.is_empty():
         return None
     row = bad.row(0, named=True)
@@ -385,7 +392,11 @@ def join_sources(catalog: Catalog, name: str, frames: dict[str, pl.LazyFrame]) -
             frame = frame.drop("__join_key")
         else:
             frame = frame.join(
-                right, left_on=join.left_on, right_on=join.right_on, how="left", validate="m:1",
+                right,
+                left_on=join.left_on,
+                right_on=join.right_on,
+                how="left",
+                validate="m:1",
                 coalesce=True,
             )
         columns += new

@@ -38,8 +38,10 @@ def file_target_query(
         if column is not None and column not in columns:
             raise CatalogError(
                 workspace.catalog.path,
-                [f"targets[{index}].{key}: source '{target.source}' has no column '{column}'"
-                 f"{did_you_mean(column, columns)} (available: {', '.join(columns)})"],
+                [
+                    f"targets[{index}].{key}: source '{target.source}' has no column '{column}'"
+                    f"{did_you_mean(column, columns)} (available: {', '.join(columns)})"
+                ],
             )
     if months is None or any(d not in columns for d in by):
         return None
@@ -54,4 +56,3 @@ def file_target_query(
     if by:
         return rows.group_by(list(by)).agg(total)
     return rows.select(total)
-

@@ -71,14 +71,18 @@ class Workspace:
             if join.left_on not in available:
                 raise CatalogError(
                     self.catalog.path,
-                    [f"{path}: source '{name}' has no column '{join.left_on}'"
-                     f"{did_you_mean(join.left_on, available)}"],
+                    [
+                        f"{path}: source '{name}' has no column '{join.left_on}'"
+                        f"{did_you_mean(join.left_on, available)}"
+                    ],
                 )
             if join.right_on not in right:
                 raise CatalogError(
                     self.catalog.path,
-                    [f"{path}: source '{join.source}' has no column '{join.right_on}'"
-                     f"{did_you_mean(join.right_on, right)}"],
+                    [
+                        f"{path}: source '{join.source}' has no column '{join.right_on}'"
+                        f"{did_you_mean(join.right_on, right)}"
+                    ],
                 )
             available |= set(right)
 
@@ -135,7 +139,9 @@ def check_metric_columns(workspace: Workspace, metrics: Iterable[Metric]) -> Non
                 continue
             dtype = workspace.dtype(metric.source, sql_expr(text))
             if key == "filter" and dtype != pl.Boolean:
-                problems.append(f"{path}.filter: '{text}' is not a condition (it gives {dtype}, not true/false)")
+                problems.append(
+                    f"{path}.filter: '{text}' is not a condition (it gives {dtype}, not true/false)"
+                )
             if key == "expr" and metric.agg.value not in ("count_distinct", "min", "max"):
                 if not (dtype.is_numeric() or isinstance(dtype, pl.Duration) or dtype == pl.Boolean):
                     problems.append(

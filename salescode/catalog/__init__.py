@@ -3,6 +3,7 @@
 from salescode.catalog.model import (
     CATEGORIES,
     LEVEL_ORDER,
+    ZERO_WHEN_EMPTY,
     Agg,
     Catalog,
     ColumnType,
@@ -21,7 +22,6 @@ from salescode.catalog.model import (
     Source,
     Target,
     TargetFile,
-    ZERO_WHEN_EMPTY,
 )
 from salescode.catalog.parse import did_you_mean, load_catalog, parse_catalog
 

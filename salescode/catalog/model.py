@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     ACTIVITY = "activity"
     OBJECTIVE = "objective"
     RESULT = "result"
@@ -34,13 +34,13 @@ CATEGORIES: dict[Level, tuple[str, ...]] = {
 LEVEL_ORDER = {Level.ACTIVITY: 0, Level.OBJECTIVE: 1, Level.RESULT: 2}
 
 
-class MetricKind(str, Enum):
+class MetricKind(StrEnum):
     SIMPLE = "simple"  # an aggregation over one source's rows
     RATIO = "ratio"  # numerator metric / denominator metric
     DERIVED = "derived"  # arithmetic over other metrics
 
 
-class Agg(str, Enum):
+class Agg(StrEnum):
     COUNT = "count"
     COUNT_DISTINCT = "count_distinct"
     SUM = "sum"
@@ -54,7 +54,7 @@ class Agg(str, Enum):
 ZERO_WHEN_EMPTY = frozenset({Agg.COUNT, Agg.COUNT_DISTINCT, Agg.SUM})
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     INTEGER = "integer"
     NUMBER = "number"
     CURRENCY = "currency"
@@ -62,12 +62,12 @@ class Format(str, Enum):
     DAYS = "days"
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     HIGHER = "higher"
     LOWER = "lower"
 
 
-class Grain(str, Enum):
+class Grain(StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
@@ -75,7 +75,7 @@ class Grain(str, Enum):
     YEAR = "year"
 
 
-class ColumnType(str, Enum):
+class ColumnType(StrEnum):
     DATE = "date"
     DATETIME = "datetime"
     NUMBER = "number"

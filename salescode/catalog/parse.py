@@ -41,20 +41,59 @@ _FORMULA_TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_]
 E = TypeVar("E", bound=Enum)
 
 _TOP_KEYS = {
-    "version", "name", "currency", "week_start", "fiscal_year_start",
-    "sources", "dimensions", "metrics", "targets", "funnels",
+    "version",
+    "name",
+    "currency",
+    "week_start",
+    "fiscal_year_start",
+    "sources",
+    "dimensions",
+    "metrics",
+    "targets",
+    "funnels",
 }
 _SOURCE_KEYS = {
-    "path", "key", "time", "columns", "types", "joins", "separator", "encoding",
-    "decimal_comma", "thousands", "date_format", "null_values",
+    "path",
+    "key",
+    "time",
+    "columns",
+    "types",
+    "joins",
+    "separator",
+    "encoding",
+    "decimal_comma",
+    "thousands",
+    "date_format",
+    "null_values",
 }
 _METRIC_KEYS = {
-    "label", "level", "category", "source", "agg", "expr", "filter", "time", "ratio",
-    "derived", "format", "direction", "target", "description", "drives",
+    "label",
+    "level",
+    "category",
+    "source",
+    "agg",
+    "expr",
+    "filter",
+    "time",
+    "ratio",
+    "derived",
+    "format",
+    "direction",
+    "target",
+    "description",
+    "drives",
 }
 _FUNNEL_KEYS = {
-    "label", "source", "stage", "stages", "lost", "exclude", "history", "cohort",
-    "lost_stage", "value",
+    "label",
+    "source",
+    "stage",
+    "stages",
+    "lost",
+    "exclude",
+    "history",
+    "cohort",
+    "lost_stage",
+    "value",
 }
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -100,7 +139,8 @@ class _Problems:
             if key not in allowed:
                 self.add(
                     f"{path}.{key}" if path else str(key),
-                    "unknown key" + did_you_mean(str(key), allowed)
+                    "unknown key"
+                    + did_you_mean(str(key), allowed)
                     + f" (allowed: {', '.join(sorted(allowed))})",
                 )
         for key in required:
@@ -148,9 +188,7 @@ class _Problems:
         items = [self.text(item, f"{path}[{i}]") for i, item in enumerate(value)]
         return tuple(item for item in items if item is not None)
 
-    def named_section(
-        self, value: Any, path: str, build: Callable[[str, Any, str], Any]
-    ) -> dict[str, Any]:
+    def named_section(self, value: Any, path: str, build: Callable[[str, Any, str], Any]) -> dict[str, Any]:
         """Build each entry of a name -> definition mapping, checking the names."""
         if value is None:
             return {}
@@ -322,7 +360,7 @@ def _joins(raw: Any, path: str, problems: _Problems) -> tuple[Join, ...]:
             continue
         on = spec["on"]
         if isinstance(on, dict) and len(on) == 1:
-            (left, right), = on.items()
+            ((left, right),) = on.items()
         elif isinstance(on, str):
             left = right = on
         else:
@@ -346,14 +384,11 @@ def _metric(name: str, raw: Any, path: str, problems: _Problems) -> Metric | Non
     if level is not None and category is not None and category not in CATEGORIES[level]:
         other = [lvl.value for lvl, cats in CATEGORIES.items() if category in cats]
         hint = (
-            f"; '{category}' is a {other[0]} category"
-            if other
-            else did_you_mean(category, CATEGORIES[level])
+            f"; '{category}' is a {other[0]} category" if other else did_you_mean(category, CATEGORIES[level])
         )
         problems.add(
             f"{path}.category",
-            f"'{category}' is not a {level.value} category "
-            f"(one of {', '.join(CATEGORIES[level])}){hint}",
+            f"'{category}' is not a {level.value} category (one of {', '.join(CATEGORIES[level])}){hint}",
         )
     kinds = [key for key in ("agg", "ratio", "derived") if spec.get(key) is not None]
     if len(kinds) != 1:
@@ -364,7 +399,9 @@ def _metric(name: str, raw: Any, path: str, problems: _Problems) -> Metric | Non
         fields = _simple_fields(spec, path, problems)
     elif kinds == ["ratio"]:
         ratio = problems.mapping(
-            spec["ratio"], f"{path}.ratio", {"numerator", "denominator"},
+            spec["ratio"],
+            f"{path}.ratio",
+            {"numerator", "denominator"},
             required=("numerator", "denominator"),
         )
         numerator = problems.text(ratio.get("numerator"), f"{path}.ratio.numerator")
@@ -389,10 +426,14 @@ def _metric(name: str, raw: Any, path: str, problems: _Problems) -> Metric | Non
         _reject(spec, path, ("source", "expr", "filter", "time"), "a derived metric", problems)
     target = None
     if spec.get("target") is not None:
-        target_spec = problems.mapping(spec["target"], f"{path}.target", {"value", "per"}, required=("value",))
+        target_spec = problems.mapping(
+            spec["target"], f"{path}.target", {"value", "per"}, required=("value",)
+        )
         value = problems.number(target_spec.get("value"), f"{path}.target.value")
         if value is not None:
-            target = Target(value=value, per=problems.enum(Grain, target_spec.get("per"), f"{path}.target.per"))
+            target = Target(
+                value=value, per=problems.enum(Grain, target_spec.get("per"), f"{path}.target.per")
+            )
     if level is None or category is None or not fields:
         return None
     return Metric(
@@ -442,7 +483,9 @@ def _simple_fields(spec: dict[str, Any], path: str, problems: _Problems) -> dict
 def _reject(spec: dict[str, Any], path: str, keys: Iterable[str], what: str, problems: _Problems) -> None:
     for key in keys:
         if spec.get(key) is not None:
-            problems.add(f"{path}.{key}", f"not used by {what}; filters and sources belong to its input metrics")
+            problems.add(
+                f"{path}.{key}", f"not used by {what}; filters and sources belong to its input metrics"
+            )
 
 
 def _target_files(raw: Any, problems: _Problems) -> tuple[TargetFile, ...]:
@@ -455,7 +498,9 @@ def _target_files(raw: Any, problems: _Problems) -> tuple[TargetFile, ...]:
     for i, item in enumerate(raw):
         path = f"targets[{i}]"
         spec = problems.mapping(
-            item, path, {"metric", "source", "value", "period", "by"},
+            item,
+            path,
+            {"metric", "source", "value", "period", "by"},
             required=("metric", "source", "value"),
         )
         if not spec or any(spec.get(key) is None for key in ("metric", "source", "value")):
@@ -484,7 +529,9 @@ def _funnel(name: str, raw: Any, path: str, problems: _Problems) -> Funnel | Non
     for i, item in enumerate(raw_stages):
         stage_path = f"{path}.stages[{i}]"
         if isinstance(item, dict):
-            stage = problems.mapping(item, stage_path, {"name", "match", "filter", "entered"}, required=("name",))
+            stage = problems.mapping(
+                item, stage_path, {"name", "match", "filter", "entered"}, required=("name",)
+            )
             stage_name = problems.text(stage.get("name"), f"{stage_path}.name")
             if stage_name is None:
                 continue
@@ -509,7 +556,9 @@ def _funnel(name: str, raw: Any, path: str, problems: _Problems) -> Funnel | Non
     if isinstance(raw_history, str):
         history = History(source=raw_history)
     elif raw_history is not None:
-        hist = problems.mapping(raw_history, f"{path}.history", {"source", "stage", "entered"}, required=("source",))
+        hist = problems.mapping(
+            raw_history, f"{path}.history", {"source", "stage", "entered"}, required=("source",)
+        )
         if hist.get("source") is not None:
             history = History(
                 source=str(hist["source"]),
@@ -583,9 +632,7 @@ def _cross_check(catalog: Catalog, problems: _Problems) -> None:
     _check_cycles({m.name: m.drives for m in metrics.values()}, "metrics", "drives itself", problems)
 
 
-def _check_cycles(
-    edges: dict[str, tuple[str, ...]], section: str, what: str, problems: _Problems
-) -> None:
+def _check_cycles(edges: dict[str, tuple[str, ...]], section: str, what: str, problems: _Problems) -> None:
     """Report each cycle once, as a -> b -> a."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
     reported: set[frozenset[str]] = set()
@@ -596,7 +643,7 @@ def _check_cycles(
             if nxt not in edges:
                 continue
             if state.get(nxt) == 1:
-                cycle = [*trail[trail.index(nxt):], nxt]
+                cycle = [*trail[trail.index(nxt) :], nxt]
                 if frozenset(cycle) not in reported:
                     reported.add(frozenset(cycle))
                     problems.add(f"{section}.{nxt}", f"{what}: {' -> '.join(cycle)}")

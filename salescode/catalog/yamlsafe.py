@@ -45,8 +45,7 @@ class _StrictLoader(yaml.SafeLoader):
             line = key_node.start_mark.line + 1
             if key in seen:
                 raise YamlProblem(
-                    f"line {line}: duplicate key '{key}' (first at line {seen[key]}); "
-                    "keep only one"
+                    f"line {line}: duplicate key '{key}' (first at line {seen[key]}); keep only one"
                 )
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
@@ -54,10 +53,15 @@ class _StrictLoader(yaml.SafeLoader):
 
 # Rebuild the implicit resolvers: YAML 1.2 booleans, no timestamps.
 _StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (
-        "tag:yaml.org,2002:bool",
-        "tag:yaml.org,2002:timestamp",
-    )]
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag
+        not in (
+            "tag:yaml.org,2002:bool",
+            "tag:yaml.org,2002:timestamp",
+        )
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _StrictLoader.add_implicit_resolver("tag:yaml.org,2002:bool", _BOOL_12, list("tTfF"))
