@@ -320,6 +320,84 @@ def _write_report(spec: Catalog, result: Report, fmt: OutputFormat, output: Path
     emit(write, output)
 
 
+@app.command()
+def funnel(
+    name: Annotated[str | None, typer.Argument(help="Funnel name (default: the first in the catalog).")] = None,
+    catalog: CatalogOption = None,
+    period: PeriodOption = None,
+    grain: GrainOpt = GrainOption.month,
+    by: ByOption = None,
+    cohort: Annotated[
+        bool,
+        typer.Option(
+            "--cohort",
+            help="Follow the deals created in the period to wherever they got (instead of the deals "
+            "active in the period).",
+        ),
+    ] = False,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Stage-by-stage funnel: deals reached, conversion, drop-off, time in stage, bottleneck.
+
+    By default the funnel counts the deals active in the period (created before it ended and
+    not closed before it began): what the team worked on. --cohort counts the deals created in
+    the period, followed to wherever they got: the honest view of conversion, though recent
+    cohorts are still maturing.
+
+    Example: salescode funnel pipeline --period 2025-Q3 --cohort --by team
+    """
+    from salescode.catalog import Grain
+    from salescode.funnel import build_funnel, choose_funnel, open_funnel
+    from salescode.periods import parse_period
+
+    with _user_errors():
+        spec = _load(catalog)
+        chosen = choose_funnel(spec, name)
+        for dim in by or ():
+            if dim not in spec.dimensions:
+                from salescode.catalog import did_you_mean
+
+                raise SalescodeError(f"--by '{dim}': not a dimension of {spec.path}{did_you_mean(dim, spec.dimensions)}")
+        with _progress("Computing the funnel…"):
+            workspace = open_funnel(spec, chosen)
+            if period:
+                span = parse_period(period, today=_today(), week_start=spec.week_start)
+            else:
+                span = _latest_funnel_period(workspace, chosen, Grain(grain.value))
+            result = build_funnel(workspace, chosen, span, tuple(by or ()), cohort)
+        for warning in result.warnings:
+            _warn(warning)
+        _write_funnel(spec, result, _resolve_format(fmt, output), output)
+
+
+def _latest_funnel_period(workspace: Any, chosen: Any, grain: Any) -> Any:
+    from salescode.funnel import latest_funnel_period
+
+    return latest_funnel_period(workspace, chosen, grain, _today())
+
+
+def _write_funnel(spec: Catalog, result: Any, fmt: OutputFormat, output: Path | None) -> None:
+    from salescode.output import emit
+    from salescode.render import write_csv, write_funnel_markdown, write_funnel_table, write_json
+
+    view = "cohort created in" if result.cohort else "deals active in"
+    title = f"{spec.name} — {result.funnel.label} funnel, {view} {result.period.label}"
+    by_labels = {d: spec.dimensions[d].label for d in result.by}
+
+    def write(out: Any) -> None:
+        if fmt is OutputFormat.table:
+            write_funnel_table(result.frame, _table_console(out), by_labels, title, spec.currency)
+        elif fmt is OutputFormat.csv:
+            write_csv(result.frame, out)
+        elif fmt is OutputFormat.json:
+            write_json(result.frame, out)
+        else:
+            write_funnel_markdown(result.frame, out, by_labels, title, spec.currency)
+
+    emit(write, output)
+
+
 @app.command("metrics")
 def list_metrics(
     catalog: CatalogOption = None,

@@ -181,3 +181,85 @@ def write_report_markdown(
         )
     first_number = 2 + len(by_labels)
     write_markdown(rows, headers, out, right=set(range(first_number, len(headers))))
+
+
+BAR_WIDTH = 24
+
+
+def _bar(reached: int, top: int) -> str:
+    """A horizontal bar scaled to the top of the funnel, in eighths of a character."""
+    if top <= 0:
+        return ""
+    eighths = round(BAR_WIDTH * 8 * reached / top)
+    full, rest = divmod(eighths, 8)
+    return "█" * full + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[rest]
+
+
+def _percent(value: float | None) -> str:
+    return EMPTY if value is None else f"{value:.1%}"
+
+
+def _days(value: float | None) -> str:
+    return EMPTY if value is None else f"{value:,.1f}"
+
+
+def funnel_cells(row: dict, top: int, currency: str) -> list[str]:
+    money = MetricStyle("currency", currency=currency)
+    return [
+        f"{row['reached']:,}",
+        _bar(row["reached"], top),
+        _percent(row["conversion"]) + (" ◀ bottleneck" if row["bottleneck"] else ""),
+        _percent(row["overall"]),
+        f"{row['dropped']:,}",
+        _days(row["median_days_in_stage"]),
+        _days(row["mean_days_in_stage"]),
+        format_value(row["value_reached"], money) if row["value_reached"] is not None else EMPTY,
+    ]
+
+
+_FUNNEL_HEADERS = ("Reached", "", "Conversion", "Overall", "Dropped", "Median days", "Mean days", "Value")
+
+
+def write_funnel_table(
+    frame: pl.DataFrame, console: Console, by_labels: dict[str, str], title: str, currency: str
+) -> None:
+    """The funnel as a table with a bar per stage; one block of stages per --by group."""
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    for label in by_labels.values():
+        table.add_column(label)
+    table.add_column("Stage")
+    for header in _FUNNEL_HEADERS:
+        table.add_column(header, justify="left" if header == "" else "right", no_wrap=True)
+    rows = frame.to_dicts()  # one row per stage x group: small
+    top = 0
+    for i, row in enumerate(rows):
+        first = row["step"] == 1
+        if first:
+            top = row["reached"]
+        cells = funnel_cells(row, top, currency)
+        groups = [_cell(row[d]) if first else "" for d in by_labels]
+        last = i + 1 == len(rows) or rows[i + 1]["step"] == 1
+        table.add_row(
+            *groups,
+            row["stage"],
+            cells[0],
+            Text(cells[1], style="cyan"),
+            Text(cells[2], style="bold red" if row["bottleneck"] else ""),
+            *cells[3:],
+            end_section=bool(by_labels) and last,
+        )
+    console.print(table)
+
+
+def write_funnel_markdown(
+    frame: pl.DataFrame, out: IO[str], by_labels: dict[str, str], title: str, currency: str
+) -> None:
+    out.write(f"## {title}\n\n")
+    headers = [*by_labels.values(), "Stage", *(h or "Bar" for h in _FUNNEL_HEADERS)]
+    rows, top = [], 0
+    for row in frame.to_dicts():
+        if row["step"] == 1:
+            top = row["reached"]
+        rows.append([*[_cell(row[d]) for d in by_labels], row["stage"], *funnel_cells(row, top, currency)])
+    numeric = {i for i, h in enumerate(headers) if h not in ("Stage", "Bar", *by_labels.values())}
+    write_markdown(rows, headers, out, right=numeric)
