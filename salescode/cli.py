@@ -225,12 +225,10 @@ def _resolve_format(fmt: OutputFormat | None, output: Path | None) -> OutputForm
 
 
 def _table_console(file: Any) -> Console:
-    """A console for data: colour only on a terminal (rich honours NO_COLOR and pipes)."""
-    return (
-        Console(file=file, highlight=False)
-        if file is sys.stdout
-        else Console(file=file, highlight=False, color_system=None, width=160)
-    )
+    """A console for data: on a terminal its width and colours (rich honours NO_COLOR); else plain and wide."""
+    if file is sys.stdout and file.isatty():
+        return Console(file=file, highlight=False)
+    return Console(file=file, highlight=False, color_system=None, width=160)
 
 
 @contextmanager
@@ -322,7 +320,9 @@ def _write_report(spec: Catalog, result: Report, fmt: OutputFormat, output: Path
 
 @app.command()
 def funnel(
-    name: Annotated[str | None, typer.Argument(help="Funnel name (default: the first in the catalog).")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Funnel name (default: the first in the catalog).")
+    ] = None,
     catalog: CatalogOption = None,
     period: PeriodOption = None,
     grain: GrainOpt = GrainOption.month,
@@ -358,7 +358,9 @@ def funnel(
             if dim not in spec.dimensions:
                 from salescode.catalog import did_you_mean
 
-                raise SalescodeError(f"--by '{dim}': not a dimension of {spec.path}{did_you_mean(dim, spec.dimensions)}")
+                raise SalescodeError(
+                    f"--by '{dim}': not a dimension of {spec.path}{did_you_mean(dim, spec.dimensions)}"
+                )
         with _progress("Computing the funnel…"):
             workspace = open_funnel(spec, chosen)
             if period:

@@ -242,7 +242,7 @@ def _source_query(
         if span is None:
             return None
         if time is None or span.is_all:
-            return pl.lit(True)
+            return pl.repeat(True, pl.len())  # every row (a bare literal would count as one row)
         return _in_period(_time_expr(workspace, source, time), span)
 
     if not period.is_all and all(times.values()):

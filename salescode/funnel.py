@@ -384,7 +384,9 @@ def latest_funnel_period(workspace: Workspace, funnel: Funnel, grain: Grain, tod
     columns = [c for c in (source.time, funnel.cohort) if c]
     if not columns:
         return ALL
-    latest = workspace.frames[funnel.source].select(pl.max_horizontal(pl.col(c).max() for c in columns)).collect()
+    latest = (
+        workspace.frames[funnel.source].select(pl.max_horizontal(pl.col(c).max() for c in columns)).collect()
+    )
     day = latest.item()
     if isinstance(day, datetime):
         day = day.date()

@@ -42,7 +42,7 @@ def format_value(value: float | None, style: MetricStyle) -> str:
     if style.format == "days":
         return f"{value:,.1f} d"
     if style.format == "currency":
-        digits = 0 if abs(value) >= 1000 else 2
+        digits = 0 if abs(value) >= 100 or float(value).is_integer() else 2
         symbol = CURRENCY_SYMBOLS.get(style.currency)
         sign = "-" if value < 0 else ""
         amount = f"{abs(value):,.{digits}f}"
@@ -53,12 +53,13 @@ def format_value(value: float | None, style: MetricStyle) -> str:
 def format_change(change: float | None, style: MetricStyle) -> str:
     if change is None:
         return EMPTY
-    arrow = "▲" if change > 0 else "▼" if change < 0 else "="
+    if change == 0:
+        return "= 0"
+    arrow = "▲" if change > 0 else "▼"
     if style.format == "percent":
         return f"{arrow} {change * 100:+.1f} pts"
     text = format_value(abs(change), style)
-    sign = "+" if change > 0 else "-" if change < 0 else "±"
-    return f"{arrow} {sign}{text}"
+    return f"{arrow} {'+' if change > 0 else '-'}{text}"
 
 
 def _change_colour(change: float | None, style: MetricStyle) -> str:
@@ -102,7 +103,7 @@ def write_report_table(
     table = Table(
         title=title, caption=caption, box=box.SIMPLE_HEAVY, title_justify="left", caption_justify="left"
     )
-    table.add_column("Metric", no_wrap=False, min_width=16)
+    table.add_column("Metric", no_wrap=True)
     for label in by_labels.values():
         table.add_column(label)
     for header in ("Value", "Previous", "Change", "Target", "Attainment"):

@@ -381,7 +381,7 @@ def join_sources(catalog: Catalog, name: str, frames: dict[str, pl.LazyFrame]) -
     for join in catalog.sources[name].joins:
         right = frames[join.source]
         right_schema = right.collect_schema()
-        new = [c for c in right_schema.names() if c not in columns and c != join.right_on]
+        new = [c for c in join.brings(right_schema.names()) if c not in columns]
         left_type = frame.collect_schema().get(join.left_on)
         right_type = right_schema.get(join.right_on)
         right = right.select(pl.col(join.right_on), *new)

@@ -28,11 +28,12 @@ def _join_collisions(catalog: Catalog) -> list[str]:
     for name, source in catalog.sources.items():
         columns = set(workspace.layouts[name].columns)
         for join in source.joins:
-            hidden = sorted((set(workspace.layouts[join.source].columns) & columns) - {join.right_on})
+            brought = set(join.brings(list(workspace.layouts[join.source].columns)))
+            hidden = sorted(brought & columns)
             if hidden:
                 warnings.append(
                     f"sources.{name}: joined source '{join.source}' also has {', '.join(hidden)}; "
-                    f"the '{name}' column(s) win (rename with columns: to keep both)"
+                    f"the '{name}' column(s) win (rename with columns:, or list the columns the join brings)"
                 )
-            columns |= set(workspace.layouts[join.source].columns)
+            columns |= brought
     return warnings

@@ -84,7 +84,16 @@ class Workspace:
                         f"{did_you_mean(join.right_on, right)}"
                     ],
                 )
-            available |= set(right)
+            for column in join.columns or ():
+                if column not in right:
+                    raise CatalogError(
+                        self.catalog.path,
+                        [
+                            f"sources.{name}.joins[{i}].columns: source '{join.source}' has no column "
+                            f"'{column}'{did_you_mean(column, right)}"
+                        ],
+                    )
+            available |= set(join.brings(right))
 
     def columns(self, source: str) -> list[str]:
         return list(self.schemas[source].names())

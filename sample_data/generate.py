@@ -8,7 +8,7 @@ generator simulates two calendar years of its CRM and writes eight CSV exports:
     deals.csv        opportunities: product, lead source, final/current stage, amount, discount
     stage_history    one row per stage a deal entered (Lead .. Negotiation, Won, Lost)
     activities.csv   calls, emails, meetings and demos, optionally tied to a deal
-    quotas.csv       monthly quota per rep for every month the rep was employed
+    quotas.csv       monthly quota per rep (month label and first day) for every month employed
     territories.csv  market potential and target account count per region x segment
     surveys.csv      CSAT (1-5) and NPS (0-10) responses per account
 
@@ -140,8 +140,7 @@ class Calendar:
             lo = first.toordinal() - CAL_FIRST.toordinal()
             hi = nxt.toordinal() - CAL_FIRST.toordinal() - 1
             idx = len(self.months)
-            self.months.append(Month(idx, year, month, lo, hi, [d for d in range(lo, hi + 1)
-                                                                if work[d]]))
+            self.months.append(Month(idx, year, month, lo, hi, [d for d in range(lo, hi + 1) if work[d]]))
             for d in range(lo, hi + 1):
                 self.month_of[d] = idx
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
@@ -177,21 +176,77 @@ INDUSTRIES = (
 )
 INDUSTRY_WEIGHTS = (18, 14, 16, 12, 10, 8, 12, 10)
 NAME_A = (
-    "Blue", "Red", "Green", "Silver", "Golden", "North", "South", "East", "West", "Summit",
-    "River", "Lake", "Pine", "Oak", "Cedar", "Maple", "Granite", "Iron", "Copper", "Harbor",
-    "Bright", "Clear", "Prime", "Union", "Liberty", "Eagle", "Falcon", "Atlas", "Apex", "Pioneer",
-    "Coastal", "Prairie", "Valley", "Highland", "Metro", "Global", "United", "Central", "Sun",
+    "Blue",
+    "Red",
+    "Green",
+    "Silver",
+    "Golden",
+    "North",
+    "South",
+    "East",
+    "West",
+    "Summit",
+    "River",
+    "Lake",
+    "Pine",
+    "Oak",
+    "Cedar",
+    "Maple",
+    "Granite",
+    "Iron",
+    "Copper",
+    "Harbor",
+    "Bright",
+    "Clear",
+    "Prime",
+    "Union",
+    "Liberty",
+    "Eagle",
+    "Falcon",
+    "Atlas",
+    "Apex",
+    "Pioneer",
+    "Coastal",
+    "Prairie",
+    "Valley",
+    "Highland",
+    "Metro",
+    "Global",
+    "United",
+    "Central",
+    "Sun",
     "Star",
 )
 NAME_B = (
-    "Ridge", "Stone", "Field", "Bridge", "Point", "Crest", "Gate", "Wood", "Brook", "Rock",
-    "Peak", "Line", "Way", "Haven", "Port", "Mill", "Spring", "Hill", "View", "Vale",
-    "Works", "Forge", "Path", "Shore", "Bay",
+    "Ridge",
+    "Stone",
+    "Field",
+    "Bridge",
+    "Point",
+    "Crest",
+    "Gate",
+    "Wood",
+    "Brook",
+    "Rock",
+    "Peak",
+    "Line",
+    "Way",
+    "Haven",
+    "Port",
+    "Mill",
+    "Spring",
+    "Hill",
+    "View",
+    "Vale",
+    "Works",
+    "Forge",
+    "Path",
+    "Shore",
+    "Bay",
 )
 ENTERPRISE_SUFFIX = ("Group", "Corporation", "Holdings", "International")
 
-PRODUCTS = ("Core Platform", "Analytics Add-on", "Edge Devices", "Support Plan", "Training",
-            "Cloud Backup")
+PRODUCTS = ("Core Platform", "Analytics Add-on", "Edge Devices", "Support Plan", "Training", "Cloud Backup")
 FOCUS = 1
 PRICES = (  # median list price per deal: Enterprise, Mid-Market, SMB
     (165000, 42000, 11000),
@@ -202,16 +257,20 @@ PRICES = (  # median list price per deal: Enterprise, Mid-Market, SMB
     (46000, 12500, 3600),
 )
 PRODUCT_MIX_NEW = (0.50, 0.08, 0.20, 0.0, 0.07, 0.15)
-PRODUCT_MIX_CUSTOMER = {2024: (0.09, 0.22, 0.16, 0.24, 0.13, 0.16),
-                        2025: (0.08, 0.32, 0.14, 0.21, 0.11, 0.14)}
+PRODUCT_MIX_CUSTOMER = {
+    2024: (0.09, 0.22, 0.16, 0.24, 0.13, 0.16),
+    2025: (0.08, 0.32, 0.14, 0.21, 0.11, 0.14),
+}
 PRODUCT_DISCOUNT = (0.0, 0.02, 0.0, -0.02, -0.02, 0.0)
 SKIP_DEMO = (0.03, 0.03, 0.03, 0.20, 0.25, 0.03)
 
 SOURCES = ("Inbound", "Outbound", "Referral", "Partner", "Event")
 EVENT = 4
-SOURCE_MIX = {"sdr": (0.20, 0.62, 0.04, 0.04, 0.10),
-              "new": (0.30, 0.22, 0.16, 0.16, 0.16),
-              "customer": (0.25, 0.35, 0.12, 0.13, 0.15)}
+SOURCE_MIX = {
+    "sdr": (0.20, 0.62, 0.04, 0.04, 0.10),
+    "new": (0.30, 0.22, 0.16, 0.16, 0.16),
+    "customer": (0.25, 0.35, 0.12, 0.13, 0.15),
+}
 EVENT_MONTHS = (3, 10)
 SOURCE_WIN = (1.04, 0.90, 1.15, 1.06, 0.96)
 
@@ -243,8 +302,7 @@ TOUCH_KINDS = (  # cumulative weights of call, email, meeting, demo per stage
     (0.35, 0.75, 1.0, 1.0),
     (0.40, 0.70, 1.0, 1.0),
 )
-OUTCOMES = ("", "connected", "no_answer", "voicemail", "held", "no_show", "rescheduled", "sent",
-            "replied")
+OUTCOMES = ("", "connected", "no_answer", "voicemail", "held", "no_show", "rescheduled", "sent", "replied")
 CONNECTED, NO_ANSWER, VOICEMAIL, HELD, NO_SHOW, RESCHEDULED, SENT, REPLIED = range(1, 9)
 MEETING_MINUTES = (30, 30, 45, 60)
 DEMO_MINUTES = (45, 60, 60, 90)
@@ -310,38 +368,34 @@ ROSTER = (
     Template("Maya Chen", 0, "AE", "star"),
     Template("Derek Lawson", 0, "AE", "busy_weak"),
     Template("Sofia Ramirez", 0, "AE", "steady"),
-    Template("James O'Connor", 0, "AE", "steady", left=("2024-04-01", "2024-06-28"),
-             reason="Compensation"),
+    Template("James O'Connor", 0, "AE", "steady", left=("2024-04-01", "2024-06-28"), reason="Compensation"),
     Template("Priya Nair", 0, "AE", "steady", hired=("2024-06-03", "2024-08-15")),
     Template("Liam Foster", 0, "SDR", "sdr"),
     Template("Grace Kim", 0, "AE", "good"),
     Template("Noah Bennett", 0, "AE", "steady", hired=("2025-02-03", "2025-04-30")),
     Template("Victor Hale", 1, "AE", "discounter"),
     Template("Emily Carter", 1, "AE", "steady"),
-    Template("Marcus Johnson", 1, "AE", "good", left=("2024-08-01", "2024-10-31"),
-             reason="Manager"),
+    Template("Marcus Johnson", 1, "AE", "good", left=("2024-08-01", "2024-10-31"), reason="Manager"),
     Template("Olivia Turner", 1, "AE", "good"),
     Template("Ethan Walsh", 1, "SDR", "sdr"),
     Template("Hannah Lee", 1, "AE", "steady", hired=("2024-02-01", "2024-03-29")),
-    Template("Daniel Morgan", 1, "AE", "underperformer", left=("2025-03-03", "2025-05-30"),
-             reason="Performance"),
+    Template(
+        "Daniel Morgan", 1, "AE", "underperformer", left=("2025-03-03", "2025-05-30"), reason="Performance"
+    ),
     Template("Chloe Adams", 1, "AE", "steady", hired=("2024-11-18", "2025-01-31")),
     Template("Gary Pruitt", 2, "AE", "idle"),
     Template("Aisha Patel", 2, "AE", "good"),
     Template("Ryan Mitchell", 2, "AE", "busy_weak"),
-    Template("Laura Schmidt", 2, "AE", "steady", left=("2024-05-01", "2024-07-31"),
-             reason="Career move"),
+    Template("Laura Schmidt", 2, "AE", "steady", left=("2024-05-01", "2024-07-31"), reason="Career move"),
     Template("Kevin Nguyen", 2, "AE", "steady"),
     Template("Zoe Martin", 2, "SDR", "sdr"),
     Template("Samuel Ortiz", 2, "AE", "steady", hired=("2024-08-01", "2024-10-15")),
     Template("Tom Becker", 3, "AE", "sloppy"),
     Template("Natalie Ross", 3, "AE", "good"),
-    Template("Benjamin Clarke", 3, "AE", "steady", left=("2024-10-01", "2024-12-20"),
-             reason="Relocation"),
+    Template("Benjamin Clarke", 3, "AE", "steady", left=("2024-10-01", "2024-12-20"), reason="Relocation"),
     Template("Isabel Duarte", 3, "AE", "steady"),
     Template("Alex Novak", 3, "AE", "steady", hired=("2024-03-01", "2024-05-15")),
-    Template("Megan Flores", 3, "AE", "good", left=("2025-06-02", "2025-08-29"),
-             reason="Compensation"),
+    Template("Megan Flores", 3, "AE", "good", left=("2025-06-02", "2025-08-29"), reason="Compensation"),
     Template("Jordan Hayes", 3, "AE", "steady", hired=("2025-05-01", "2025-07-15")),
 )
 VETERAN_HIRED = ("2015-03-02", "2023-06-30")
@@ -387,24 +441,26 @@ def build_reps(rng: random.Random, cal: Calendar, scale: int) -> list[Rep]:
             hire = window_day(rng, cal, tpl.hired or VETERAN_HIRED)
             exit_day = window_day(rng, cal, tpl.left) if tpl.left else NEVER
             jitter = rng.uniform(0.9, 1.1)
-            reps.append(Rep(
-                idx=len(reps),
-                name=tpl.name if copy == 0 else f"{tpl.name} {copy + 1}",
-                team=tpl.team,
-                region=TEAMS[tpl.team][1],
-                role=tpl.role,
-                hire=hire,
-                exit=exit_day,
-                exit_reason=tpl.reason,
-                rate=arch.rate * jitter,
-                meeting_share=arch.meeting_share * rng.uniform(0.92, 1.08),
-                call_share=arch.call_share,
-                connect=arch.connect + rng.uniform(-0.025, 0.025),
-                skill=tuple(s * rng.uniform(0.97, 1.03) for s in arch.skill),
-                diligence=arch.diligence * rng.uniform(0.92, 1.08),
-                discount=arch.discount * rng.uniform(0.9, 1.1),
-                hygiene=arch.hygiene * rng.uniform(0.8, 1.2),
-            ))
+            reps.append(
+                Rep(
+                    idx=len(reps),
+                    name=tpl.name if copy == 0 else f"{tpl.name} {copy + 1}",
+                    team=tpl.team,
+                    region=TEAMS[tpl.team][1],
+                    role=tpl.role,
+                    hire=hire,
+                    exit=exit_day,
+                    exit_reason=tpl.reason,
+                    rate=arch.rate * jitter,
+                    meeting_share=arch.meeting_share * rng.uniform(0.92, 1.08),
+                    call_share=arch.call_share,
+                    connect=arch.connect + rng.uniform(-0.025, 0.025),
+                    skill=tuple(s * rng.uniform(0.97, 1.03) for s in arch.skill),
+                    diligence=arch.diligence * rng.uniform(0.92, 1.08),
+                    discount=arch.discount * rng.uniform(0.9, 1.1),
+                    hygiene=arch.hygiene * rng.uniform(0.8, 1.2),
+                )
+            )
     return reps
 
 
@@ -478,8 +534,7 @@ def build_accounts(rng: random.Random, reps: list[Rep], scale: int) -> Accounts:
         accounts.customer_since.append(created if existing and rng.random() < 0.85 else NEVER)
         accounts.health.append(rng.gauss(0.3 if key else 0.0, 1.0))
         recency = (60, 120, 200)[segment]
-        accounts.last_meeting.append(
-            START_D - int(rng.expovariate(1 / recency)) if existing else created)
+        accounts.last_meeting.append(START_D - int(rng.expovariate(1 / recency)) if existing else created)
     return accounts
 
 
@@ -628,24 +683,54 @@ class Writers:
     """Opens every output CSV; closing flushes them."""
 
     HEADERS = {
-        "reps": ("rep", "team", "region", "manager", "role", "hire_date", "exit_date",
-                 "exit_reason"),
-        "accounts": ("account_id", "account_name", "segment", "industry", "region", "owner",
-                     "is_key_account", "created_date", "churn_date", "churn_reason"),
-        "deals": ("deal_id", "account_id", "rep", "product", "lead_source", "stage", "amount",
-                  "discount_pct", "created_date", "close_date", "lost_reason", "lost_stage"),
+        "reps": ("rep", "team", "region", "manager", "role", "hire_date", "exit_date", "exit_reason"),
+        "accounts": (
+            "account_id",
+            "account_name",
+            "segment",
+            "industry",
+            "region",
+            "owner",
+            "is_key_account",
+            "created_date",
+            "churn_date",
+            "churn_reason",
+        ),
+        "deals": (
+            "deal_id",
+            "account_id",
+            "rep",
+            "product",
+            "lead_source",
+            "stage",
+            "amount",
+            "discount_pct",
+            "created_date",
+            "close_date",
+            "lost_reason",
+            "lost_stage",
+        ),
         "stage_history": ("deal_id", "stage", "entered"),
-        "activities": ("activity_id", "rep", "account_id", "deal_id", "type", "date", "outcome",
-                       "duration_min"),
-        "quotas": ("rep", "period", "quota_amount"),
+        "activities": (
+            "activity_id",
+            "rep",
+            "account_id",
+            "deal_id",
+            "type",
+            "date",
+            "outcome",
+            "duration_min",
+        ),
+        "quotas": ("rep", "period", "month_start", "quota_amount"),
         "territories": ("region", "segment", "market_potential", "target_accounts"),
         "surveys": ("response_id", "account_id", "date", "csat", "nps"),
     }
 
     def __init__(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
-        self.files = {name: (out / f"{name}.csv").open("w", encoding="utf-8", newline="")
-                      for name in self.HEADERS}
+        self.files = {
+            name: (out / f"{name}.csv").open("w", encoding="utf-8", newline="") for name in self.HEADERS
+        }
         self.writers = {name: csv.writer(f, lineterminator="\n") for name, f in self.files.items()}
         self.counts = dict.fromkeys(self.HEADERS, 0)
         for name, header in self.HEADERS.items():
@@ -661,8 +746,15 @@ class Writers:
 
 
 class Simulator:
-    def __init__(self, rng: random.Random, cal: Calendar, reps: list[Rep], accounts: Accounts,
-                 ownership: Ownership, out: Writers) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        cal: Calendar,
+        reps: list[Rep],
+        accounts: Accounts,
+        ownership: Ownership,
+        out: Writers,
+    ) -> None:
         self.rng = rng
         self.cal = cal
         self.reps = reps
@@ -678,22 +770,29 @@ class Simulator:
         self.churn_reason = [-1] * n_acc
         self.churn_weight = [
             CHURN_BASE * CHURN_SEGMENT[s] * (0.5 if k else 1.0) * math.exp(-0.8 * h)
-            for s, k, h in zip(accounts.segment, accounts.key, accounts.health, strict=True)]
-        self.act_weight = [ACT_WEIGHT[s] * (2.0 if k else 1.0)
-                           for s, k in zip(accounts.segment, accounts.key, strict=True)]
-        self.deal_weight = [DEAL_WEIGHT[s] * (1.5 if k else 1.0)
-                            for s, k in zip(accounts.segment, accounts.key, strict=True)]
+            for s, k, h in zip(accounts.segment, accounts.key, accounts.health, strict=True)
+        ]
+        self.act_weight = [
+            ACT_WEIGHT[s] * (2.0 if k else 1.0) for s, k in zip(accounts.segment, accounts.key, strict=True)
+        ]
+        self.deal_weight = [
+            DEAL_WEIGHT[s] * (1.5 if k else 1.0) for s, k in zip(accounts.segment, accounts.key, strict=True)
+        ]
         self.won = [[0.0] * n_months for _ in reps]
         self.won_cell = [[0.0] * len(SEGMENTS) for _ in REGIONS]
         self.buckets: list[list[tuple[int, ...]]] = [[] for _ in range(n_months)]
         self.seq = 0
         self.n_deals = 0
         self.source_cw = {
-            (kind, month): cumulative(tuple(w * (2.5 if i == EVENT and month in EVENT_MONTHS
-                                                 else 1.0) for i, w in enumerate(mix)))
-            for kind, mix in SOURCE_MIX.items() for month in range(1, 13)}
+            (kind, month): cumulative(
+                tuple(w * (2.5 if i == EVENT and month in EVENT_MONTHS else 1.0) for i, w in enumerate(mix))
+            )
+            for kind, mix in SOURCE_MIX.items()
+            for month in range(1, 13)
+        }
         self.product_cw = {"new": cumulative(PRODUCT_MIX_NEW)} | {
-            year: cumulative(mix) for year, mix in PRODUCT_MIX_CUSTOMER.items()}
+            year: cumulative(mix) for year, mix in PRODUCT_MIX_CUSTOMER.items()
+        }
         self.lost_cw = [cumulative(mix) for mix in LOST_MIX]
 
     # ------------------------------------------------------------------ month loop
@@ -722,10 +821,13 @@ class Simulator:
         ramp = rep.ramp_month(month)
         level = (RAMP_ACT[ramp] if ramp >= 0 else 1.0) * SEASON_ACT[month.month]
         n_acts = poisson(self.rng, rep.rate * len(days) * level * YEAR_ACT[month.year])
-        held, connected = self._prospect(rep, days, hi, pool, act_cw, n_acts,
-                                         record=month.first >= START_D)
-        lam = (DEALS_PER_MEETING * (held + CONNECTED_CALL_WEIGHT * connected)
-               * SEASON_DEAL[month.month] * YEAR_DEAL[month.year])
+        held, connected = self._prospect(rep, days, hi, pool, act_cw, n_acts, record=month.first >= START_D)
+        lam = (
+            DEALS_PER_MEETING
+            * (held + CONNECTED_CALL_WEIGHT * connected)
+            * SEASON_DEAL[month.month]
+            * YEAR_DEAL[month.year]
+        )
         specs = []
         for acc in self.rng.choices(pool, cum_weights=deal_cw, k=poisson(self.rng, lam)):
             day = self._day_for(acc, days, hi)
@@ -734,8 +836,7 @@ class Simulator:
                 self.seq += 1
         return specs
 
-    def _pool(self, rep: Rep, month: Month, hi: int) -> tuple[list[int], list[float],
-                                                              list[float]]:
+    def _pool(self, rep: Rep, month: Month, hi: int) -> tuple[list[int], list[float], list[float]]:
         created, customer_since = self.acc.created, self.acc.customer_since
         lo = max(month.first, rep.hire)
         pool, act_w, deal_w = [], [], []
@@ -745,8 +846,7 @@ class Simulator:
             boost = 5.0 if created[acc] >= month.first - 31 else 1.0
             pool.append(acc)
             act_w.append(self.act_weight[acc])
-            deal_w.append(self.deal_weight[acc] * boost
-                          * (1.0 if customer_since[acc] <= lo else 0.9))
+            deal_w.append(self.deal_weight[acc] * boost * (1.0 if customer_since[acc] <= lo else 0.9))
         return pool, list(accumulate(act_w)), list(accumulate(deal_w))
 
     def _day_for(self, acc: int, days: list[int], hi: int) -> int:
@@ -758,8 +858,16 @@ class Simulator:
             return day if day <= hi else -1
         return day
 
-    def _prospect(self, rep: Rep, days: list[int], hi: int, pool: list[int],
-                  cum_weights: list[float], n_acts: int, record: bool) -> tuple[int, int]:
+    def _prospect(
+        self,
+        rep: Rep,
+        days: list[int],
+        hi: int,
+        pool: list[int],
+        cum_weights: list[float],
+        n_acts: int,
+        record: bool,
+    ) -> tuple[int, int]:
         """Untied calls, emails and meetings; returns (meetings held, calls connected)."""
         rng = self.rng
         held = connected = 0
@@ -793,8 +901,7 @@ class Simulator:
             return HELD, minutes
         return (NO_SHOW, 0) if u < 0.93 else (RESCHEDULED, 0)
 
-    def _record(self, day: int, rep: Rep, acc: int, deal: int, kind: int, outcome: int,
-                minutes: int) -> None:
+    def _record(self, day: int, rep: Rep, acc: int, deal: int, kind: int, outcome: int, minutes: int) -> None:
         month = self.cal.month_of[day]
         if outcome == HELD:
             self.meetings[acc * self.n_months + month] += 1
@@ -811,10 +918,22 @@ class Simulator:
         rows.sort()
         iso, acc_ids, names = self.cal.iso, self.acc.ids, [r.name for r in self.reps]
         first = self.out.counts["activities"] + 1
-        self.out.rows("activities", [
-            (f"X{i:07d}", names[rep], acc_ids[acc], f"D{deal:06d}" if deal else "", KINDS[kind],
-             iso[day], OUTCOMES[outcome], "" if minutes < 0 else minutes)
-            for i, (day, _s, rep, acc, deal, kind, outcome, minutes) in enumerate(rows, first)])
+        self.out.rows(
+            "activities",
+            [
+                (
+                    f"X{i:07d}",
+                    names[rep],
+                    acc_ids[acc],
+                    f"D{deal:06d}" if deal else "",
+                    KINDS[kind],
+                    iso[day],
+                    OUTCOMES[outcome],
+                    "" if minutes < 0 else minutes,
+                )
+                for i, (day, _s, rep, acc, deal, kind, outcome, minutes) in enumerate(rows, first)
+            ],
+        )
 
     # ------------------------------------------------------------------ deals
 
@@ -832,8 +951,7 @@ class Simulator:
                 rep = self.reps[self._responsible(deal.rep, acc, day)]
                 outcome, minutes = self._outcome(rep, kind, tied=True)
                 self._record(day, rep, acc, deal_num, kind, outcome, minutes)
-        self.busy_until[acc] = max(self.busy_until[acc], final_day if deal.close < NEVER
-                                   else NEVER)
+        self.busy_until[acc] = max(self.busy_until[acc], final_day if deal.close < NEVER else NEVER)
         if deal.stage == WON:
             month = self.cal.months[self.cal.month_of[deal.close]]
             self.won[owner][month.idx] += deal.amount
@@ -855,8 +973,17 @@ class Simulator:
         discount = rep.discount + (0.05, 0.02, 0.0)[segment] + PRODUCT_DISCOUNT[product]
         discount = min(0.35, max(0.0, discount + rng.gauss(0, 0.03)))
         price = PRICES[product][segment] * rng.lognormvariate(0, 0.4) * YEAR_PRICE[month.year]
-        deal = Deal(rep.idx, acc, created, product, source, round(price * (1 - discount), 2),
-                    discount, [(0, created)], [])
+        deal = Deal(
+            rep.idx,
+            acc,
+            created,
+            product,
+            source,
+            round(price * (1 - discount), 2),
+            discount,
+            [(0, created)],
+            [],
+        )
         cycle = rng.uniform(*CYCLE_DAYS[segment])
         weights = [f * rng.uniform(0.7, 1.3) for f in STAGE_FRAC]
         dwell = [max(1, round(cycle * w / sum(weights))) for w in weights]
@@ -879,8 +1006,7 @@ class Simulator:
             if stage >= PROPOSAL:
                 p *= SOURCE_WIN[deal.source]
             if stage == NEGOTIATION:
-                p *= (SEG_WIN[segment] * MONTH_WIN[cal.month_num[advance_day]]
-                      * (1 + (deal.discount - 0.08)))
+                p *= SEG_WIN[segment] * MONTH_WIN[cal.month_num[advance_day]] * (1 + (deal.discount - 0.08))
             if rng.random() < p:
                 event, nxt = advance_day, stage + 1 if stage < NEGOTIATION else WON
                 if nxt == DEMO and rng.random() < SKIP_DEMO[deal.product]:
@@ -908,8 +1034,7 @@ class Simulator:
                     self._touches(deal, previous, back, again, rep, 1)
                     entered, stepped_back = again, True
 
-    def _touches(self, deal: Deal, stage: int, start: int, end: int, rep: Rep,
-                 n: int = -1) -> None:
+    def _touches(self, deal: Deal, stage: int, start: int, end: int, rep: Rep, n: int = -1) -> None:
         """Deal-tied activities while the deal sits in `stage` between start and end."""
         rng, prev_wd = self.rng, self.cal.prev_wd
         if n < 0:
@@ -921,8 +1046,7 @@ class Simulator:
         for _ in range(n):
             day = prev_wd[start + int(rng.random() * (span + 1))]
             u = rng.random()
-            kind = CALL if u < cum[0] else EMAIL if u < cum[1] else MEETING if u < cum[2] \
-                else DEMO_ACT
+            kind = CALL if u < cum[0] else EMAIL if u < cum[1] else MEETING if u < cum[2] else DEMO_ACT
             deal.touches.append((day, kind))
 
     def _lost_reason(self, rep: Rep, stage: int) -> int:
@@ -937,13 +1061,25 @@ class Simulator:
         iso = self.cal.iso
         deal_id = f"D{deal_num:06d}"
         open_early = deal.close == NEVER and deal.stage < DEMO
-        self.out.rows("deals", [(
-            deal_id, self.acc.ids[deal.acc], self.reps[owner].name, PRODUCTS[deal.product],
-            SOURCES[deal.source], STAGES[deal.stage], f"{deal.amount:.2f}",
-            "" if open_early else f"{deal.discount:.4f}", iso[deal.created],
-            iso[deal.close] if deal.close < NEVER else "",
-            LOST_REASONS[deal.lost_reason] if deal.lost_reason >= 0 else "",
-            STAGES[deal.lost_stage] if deal.lost_stage >= 0 else "")])
+        self.out.rows(
+            "deals",
+            [
+                (
+                    deal_id,
+                    self.acc.ids[deal.acc],
+                    self.reps[owner].name,
+                    PRODUCTS[deal.product],
+                    SOURCES[deal.source],
+                    STAGES[deal.stage],
+                    f"{deal.amount:.2f}",
+                    "" if open_early else f"{deal.discount:.4f}",
+                    iso[deal.created],
+                    iso[deal.close] if deal.close < NEVER else "",
+                    LOST_REASONS[deal.lost_reason] if deal.lost_reason >= 0 else "",
+                    STAGES[deal.lost_stage] if deal.lost_stage >= 0 else "",
+                )
+            ],
+        )
         self.out.rows("stage_history", [(deal_id, STAGES[s], iso[d]) for s, d in deal.history])
         if deal.stage == WON and deal.close < self.acc.customer_since[deal.acc]:
             self.acc.customer_since[deal.acc] = deal.close
@@ -968,8 +1104,13 @@ class Simulator:
                 surveys.append(self._survey(a, month))
         surveys.sort()
         first = self.out.counts["surveys"] + 1
-        self.out.rows("surveys", [(f"S{i:05d}", acc.ids[a], self.cal.iso[day], csat, nps)
-                                  for i, (day, a, csat, nps) in enumerate(surveys, first)])
+        self.out.rows(
+            "surveys",
+            [
+                (f"S{i:05d}", acc.ids[a], self.cal.iso[day], csat, nps)
+                for i, (day, a, csat, nps) in enumerate(surveys, first)
+            ],
+        )
 
     def _churn_reason(self, a: int, neglected: bool) -> int:
         weights = [25.0, 25.0, 20.0, 18.0, 12.0]
@@ -987,9 +1128,10 @@ class Simulator:
     def _survey(self, a: int, month: Month) -> tuple[int, int, int | str, int | str]:
         rng = self.rng
         base = a * self.n_months
-        recent = sum(self.meetings[base + max(0, month.idx - 6):base + month.idx])
-        latent = (0.7 * self.acc.health[a] + 0.35 * min(recent, 3) - (0.6 if recent == 0 else 0)
-                  + rng.gauss(0, 0.6))
+        recent = sum(self.meetings[base + max(0, month.idx - 6) : base + month.idx])
+        latent = (
+            0.7 * self.acc.health[a] + 0.35 * min(recent, 3) - (0.6 if recent == 0 else 0) + rng.gauss(0, 0.6)
+        )
         csat: int | str = min(5, max(1, round(3.7 + 0.75 * latent)))
         nps: int | str = min(10, max(0, round(7.0 + 1.6 * latent + rng.gauss(0, 0.8))))
         u = rng.random()
@@ -1005,20 +1147,44 @@ class Simulator:
 
 
 def write_reps(out: Writers, cal: Calendar, reps: list[Rep]) -> None:
-    out.rows("reps", [
-        (r.name, TEAMS[r.team][0], REGIONS[r.region], TEAMS[r.team][2], r.role, cal.iso[r.hire],
-         cal.iso[r.exit] if r.exit < NEVER else "", r.exit_reason) for r in reps])
+    out.rows(
+        "reps",
+        [
+            (
+                r.name,
+                TEAMS[r.team][0],
+                REGIONS[r.region],
+                TEAMS[r.team][2],
+                r.role,
+                cal.iso[r.hire],
+                cal.iso[r.exit] if r.exit < NEVER else "",
+                r.exit_reason,
+            )
+            for r in reps
+        ],
+    )
 
 
 def write_accounts(out: Writers, cal: Calendar, reps: list[Rep], sim: Simulator) -> None:
     acc = sim.acc
-    out.rows("accounts", [
-        (acc.ids[a], acc.names[a], SEGMENTS[acc.segment[a]], INDUSTRIES[acc.industry[a]][0],
-         REGIONS[acc.region[a]], reps[sim.own.timelines[a][-1][1]].name,
-         "true" if acc.key[a] else "false", cal.iso[acc.created[a]],
-         cal.iso[sim.churn_day[a]] if sim.churn_day[a] < NEVER else "",
-         CHURN_REASONS[sim.churn_reason[a]] if sim.churn_reason[a] >= 0 else "")
-        for a in range(len(acc))])
+    out.rows(
+        "accounts",
+        [
+            (
+                acc.ids[a],
+                acc.names[a],
+                SEGMENTS[acc.segment[a]],
+                INDUSTRIES[acc.industry[a]][0],
+                REGIONS[acc.region[a]],
+                reps[sim.own.timelines[a][-1][1]].name,
+                "true" if acc.key[a] else "false",
+                cal.iso[acc.created[a]],
+                cal.iso[sim.churn_day[a]] if sim.churn_day[a] < NEVER else "",
+                CHURN_REASONS[sim.churn_reason[a]] if sim.churn_reason[a] >= 0 else "",
+            )
+            for a in range(len(acc))
+        ],
+    )
 
 
 def quota_share(rep: Rep, month: Month) -> float:
@@ -1034,18 +1200,25 @@ def quota_share(rep: Rep, month: Month) -> float:
 
 def write_quotas(out: Writers, cal: Calendar, reps: list[Rep], sim: Simulator) -> None:
     """Quota per role and year = median won amount of full, ramped rep-months (rounded)."""
-    window = cal.months[cal.first_window_month:]
-    employed = [(r, m) for r in reps for m in window
-                if r.hire <= m.last and r.exit >= m.first]
+    window = cal.months[cal.first_window_month :]
+    employed = [(r, m) for r in reps for m in window if r.hire <= m.last and r.exit >= m.first]
     base: dict[tuple[str, int], float] = {}
     for role in ("AE", "SDR"):
         for year in (2024, 2025):
-            values = sorted(sim.won[r.idx][m.idx] for r, m in employed
-                            if r.role == role and m.year == year and quota_share(r, m) == 1.0)
+            values = sorted(
+                sim.won[r.idx][m.idx]
+                for r, m in employed
+                if r.role == role and m.year == year and quota_share(r, m) == 1.0
+            )
             median = values[len(values) // 2] if values else 0.0
             base[role, year] = max(1000.0, round(median / 500) * 500)
-    out.rows("quotas", [(r.name, m.label, f"{base[r.role, m.year] * quota_share(r, m):.2f}")
-                        for r, m in employed])
+    out.rows(
+        "quotas",
+        [
+            (r.name, m.label, f"{m.label}-01", f"{base[r.role, m.year] * quota_share(r, m):.2f}")
+            for r, m in employed
+        ],
+    )
 
 
 def write_territories(out: Writers, rng: random.Random, sim: Simulator) -> None:
@@ -1068,7 +1241,8 @@ def write_territories(out: Writers, rng: random.Random, sim: Simulator) -> None:
 def generate(out_dir: Path, scale: int, seed: int) -> dict[str, int]:
     master = random.Random(seed)
     rng_reps, rng_accounts, rng_owners, rng_sim, rng_tables = (
-        random.Random(master.getrandbits(64)) for _ in range(5))
+        random.Random(master.getrandbits(64)) for _ in range(5)
+    )
     cal = Calendar()
     reps = build_reps(rng_reps, cal, scale)
     accounts = build_accounts(rng_accounts, reps, scale)
@@ -1088,18 +1262,25 @@ def generate(out_dir: Path, scale: int, seed: int) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
-                        help="output directory (default: next to this script)")
-    parser.add_argument("--scale", type=int, default=1,
-                        help="multiply reps, accounts, deals and activities by N (default 1)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent,
+        help="output directory (default: next to this script)",
+    )
+    parser.add_argument(
+        "--scale", type=int, default=1, help="multiply reps, accounts, deals and activities by N (default 1)"
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     args = parser.parse_args(argv)
     if args.scale < 1:
         parser.error("--scale must be >= 1")
     counts = generate(args.out, args.scale, args.seed)
     summary = ", ".join(f"{n} {name}" for name, n in counts.items())
-    print(f"salescode sample data (scale {args.scale}, seed {args.seed}): {summary} -> {args.out}",
-          file=sys.stderr)
+    print(
+        f"salescode sample data (scale {args.scale}, seed {args.seed}): {summary} -> {args.out}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

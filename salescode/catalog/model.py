@@ -137,6 +137,12 @@ class Join:
     source: str
     left_on: str
     right_on: str
+    columns: tuple[str, ...] | None = None  # the joined source's columns to bring; None = all
+
+    def brings(self, right_columns: list[str]) -> list[str]:
+        """The right-side columns this join adds (before the left-wins rule)."""
+        wanted = right_columns if self.columns is None else [c for c in right_columns if c in self.columns]
+        return [c for c in wanted if c != self.right_on]
 
 
 @dataclass(frozen=True, slots=True)

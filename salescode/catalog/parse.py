@@ -350,12 +350,12 @@ def _joins(raw: Any, path: str, problems: _Problems) -> tuple[Join, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        problems.add(path, "expected a list of {source:, on:}")
+        problems.add(path, "expected a list of {source:, on:, columns:}")
         return ()
     joins = []
     for i, item in enumerate(raw):
         item_path = f"{path}[{i}]"
-        spec = problems.mapping(item, item_path, {"source", "on"}, required=("source", "on"))
+        spec = problems.mapping(item, item_path, {"source", "on", "columns"}, required=("source", "on"))
         if not spec or spec.get("on") is None or spec.get("source") is None:
             continue
         on = spec["on"]
@@ -366,7 +366,12 @@ def _joins(raw: Any, path: str, problems: _Problems) -> tuple[Join, ...]:
         else:
             problems.add(f"{item_path}.on", "expected a column name, or {left_column: right_column}")
             continue
-        joins.append(Join(source=str(spec["source"]), left_on=str(left), right_on=str(right)))
+        columns = (
+            problems.text_list(spec.get("columns"), f"{item_path}.columns") if "columns" in spec else None
+        )
+        joins.append(
+            Join(source=str(spec["source"]), left_on=str(left), right_on=str(right), columns=columns)
+        )
     return tuple(joins)
 
 
