@@ -225,7 +225,7 @@ def _resolve_format(fmt: OutputFormat | None, output: Path | None) -> OutputForm
 
 
 def _table_console(file: Any) -> Console:
-    """A console for data: on a terminal its width and colours (rich honours NO_COLOR); else plain and wide."""
+    """A console for data: a terminal's width and colours (rich honours NO_COLOR), else plain and wide."""
     if file is sys.stdout and file.isatty():
         return Console(file=file, highlight=False)
     return Console(file=file, highlight=False, color_system=None, width=160)

@@ -150,8 +150,8 @@ def _deals_in_period(workspace: Workspace, funnel: Funnel, period: Period, cohor
         condition = condition & (closed.is_null() | (closed >= period.start))
     if created is None and closed is None:
         raise SalescodeError(
-            f"funnel '{funnel.name}' has no dates to place deals in a period; declare funnels.{funnel.name}.cohort "
-            f"or sources.{funnel.source}.time, or use --period all"
+            f"funnel '{funnel.name}' has no dates to place deals in a period; declare "
+            f"funnels.{funnel.name}.cohort or sources.{funnel.source}.time, or use --period all"
         )
     return frame.filter(condition.fill_null(False))
 
