@@ -72,8 +72,11 @@ class _Group(TyperGroup):
 
 
 def _report_exception(exc: Exception, debug: bool) -> int:
-    from typer._click.exceptions import ClickException, UsageError
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
+    if isinstance(exc, NoArgsIsHelpError):
+        print(exc.ctx.get_help() if exc.ctx else exc.format_message(), file=sys.stderr)
+        return EXIT_USAGE
     if isinstance(exc, UsageError):
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         _error(f"{exc.format_message()}{hint}")
@@ -119,8 +122,12 @@ app = typer.Typer(
     help=(
         "Sales KPIs from CRM exports, organised as Activities → Objectives → Results.\n\n"
         "Point it at a metric catalog (metrics.yaml) that names your CSV exports and defines "
-        "the metrics; it prints a scorecard, writes CSV/JSON for scripts, and checks targets.\n\n"
-        "Example: salescode report --period 2025-Q3 --by team"
+        "the metrics; it prints a scorecard and funnels, and writes CSV/JSON for scripts.\n\n"
+        "\b\nExamples:\n"
+        "  salescode report --period 2025-Q3 --by team\n"
+        "  salescode funnel --period last-quarter\n"
+        "  salescode report --format csv > scorecard.csv\n\n"
+        "Global option: --debug (anywhere on the line) shows tracebacks."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -136,6 +143,7 @@ CatalogOption = Annotated[
         "-c",
         help="The metric catalog (YAML). Default: $SALESCODE_CATALOG, else ./metrics.yaml.",
         envvar="SALESCODE_CATALOG",
+        metavar="PATH",
         show_default=False,
         dir_okay=True,
     ),
@@ -150,6 +158,7 @@ PeriodOption = Annotated[
             "last-month, this-quarter, ytd, last-30-days, ... Default: the latest --grain period "
             "with data."
         ),
+        metavar="PERIOD",
         show_default=False,
     ),
 ]
@@ -157,7 +166,11 @@ GrainOpt = Annotated[GrainOption, typer.Option("--grain", "-g", help="Grain of t
 ByOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--by", "-b", help="Break down by a dimension (repeatable), e.g. --by rep.", show_default=False
+        "--by",
+        "-b",
+        help="Break down by a dimension (repeatable), e.g. --by rep.",
+        metavar="DIM",
+        show_default=False,
     ),
 ]
 FormatOption = Annotated[
@@ -175,6 +188,7 @@ OutputOption = Annotated[
         "--output",
         "-o",
         help="Write to this file (atomically: a failed run leaves no partial file).",
+        metavar="FILE",
         show_default=False,
         dir_okay=False,
     ),
@@ -228,7 +242,8 @@ def _table_console(file: Any) -> Console:
     """A console for data: a terminal's width and colours (rich honours NO_COLOR), else plain and wide."""
     if file is sys.stdout and file.isatty():
         return Console(file=file, highlight=False)
-    return Console(file=file, highlight=False, color_system=None, width=160)
+    width = None if os.environ.get("COLUMNS") else 160  # rich reads COLUMNS itself
+    return Console(file=file, highlight=False, color_system=None, width=width)
 
 
 @contextmanager
@@ -254,12 +269,18 @@ def report(
     by: ByOption = None,
     metric: Annotated[
         list[str] | None,
-        typer.Option("--metric", "-m", help="Only this metric (repeatable).", show_default=False),
+        typer.Option(
+            "--metric", "-m", help="Only this metric (repeatable).", metavar="NAME", show_default=False
+        ),
     ] = None,
     level: Annotated[
         list[LevelOption] | None,
         typer.Option(
-            "--level", "-l", help="Only metrics of this AOR level (repeatable).", show_default=False
+            "--level",
+            "-l",
+            help="Only metrics of this AOR level: activity, objective or result (repeatable).",
+            metavar="LEVEL",
+            show_default=False,
         ),
     ] = None,
     fmt: FormatOption = None,
@@ -271,7 +292,11 @@ def report(
     compared with the period of the same length just before it (change), and with its target
     (attainment). With --by, one row per metric and group.
 
-    Example: salescode report --period 2025-Q3 --by team --format csv > q3.csv
+    \b
+    Examples:
+      salescode report                     # the latest month with data
+      salescode report --period 2025-Q3 --by team --level result
+      salescode report --period last-month --format csv > scorecard.csv
     """
     from salescode.catalog import Grain, Level
     from salescode.engine import ReportRequest, evaluate
@@ -321,7 +346,7 @@ def _write_report(spec: Catalog, result: Report, fmt: OutputFormat, output: Path
 @app.command()
 def funnel(
     name: Annotated[
-        str | None, typer.Argument(help="Funnel name (default: the first in the catalog).")
+        str | None, typer.Argument(help="Funnel name (default: the first in the catalog).", metavar="[NAME]")
     ] = None,
     catalog: CatalogOption = None,
     period: PeriodOption = None,
@@ -345,7 +370,11 @@ def funnel(
     the period, followed to wherever they got: the honest view of conversion, though recent
     cohorts are still maturing.
 
-    Example: salescode funnel pipeline --period 2025-Q3 --cohort --by team
+    \b
+    Examples:
+      salescode funnel                     # the first funnel, latest month with data
+      salescode funnel pipeline --period 2025-Q3 --cohort
+      salescode funnel --period 2025 --by team --format csv > funnel.csv
     """
     from salescode.catalog import Grain
     from salescode.funnel import build_funnel, choose_funnel, open_funnel

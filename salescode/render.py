@@ -187,11 +187,11 @@ def write_report_markdown(
 BAR_WIDTH = 24
 
 
-def _bar(reached: int, top: int) -> str:
+def _bar(reached: int, top: int, width: int = BAR_WIDTH) -> str:
     """A horizontal bar scaled to the top of the funnel, in eighths of a character."""
     if top <= 0:
         return ""
-    eighths = round(BAR_WIDTH * 8 * reached / top)
+    eighths = round(width * 8 * reached / top)
     full, rest = divmod(eighths, 8)
     return "█" * full + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[rest]
 
@@ -204,12 +204,12 @@ def _days(value: float | None) -> str:
     return EMPTY if value is None else f"{value:,.1f}"
 
 
-def funnel_cells(row: dict, top: int, currency: str) -> list[str]:
+def funnel_cells(row: dict, top: int, currency: str, bar_width: int = BAR_WIDTH) -> list[str]:
     money = MetricStyle("currency", currency=currency)
     return [
         f"{row['reached']:,}",
-        _bar(row["reached"], top),
-        _percent(row["conversion"]) + (" ◀ bottleneck" if row["bottleneck"] else ""),
+        _bar(row["reached"], top, bar_width),
+        _percent(row["conversion"]) + (" ◀" if row["bottleneck"] else "  "),
         _percent(row["overall"]),
         f"{row['dropped']:,}",
         _days(row["median_days_in_stage"]),
@@ -218,45 +218,68 @@ def funnel_cells(row: dict, top: int, currency: str) -> list[str]:
     ]
 
 
-_FUNNEL_HEADERS = ("Reached", "", "Conversion", "Overall", "Dropped", "Median days", "Mean days", "Value")
+_FUNNEL_HEADERS = ("Reached", "", "Conversion", "Overall", "Dropped", "Days med.", "Days mean", "Value")
+BOTTLENECK_NOTE = "◀ bottleneck: the step with the lowest conversion from the stage before"
 
 
 def write_funnel_table(
     frame: pl.DataFrame, console: Console, by_labels: dict[str, str], title: str, currency: str
 ) -> None:
-    """The funnel as a table with a bar per stage; one block of stages per --by group."""
-    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
-    for label in by_labels.values():
-        table.add_column(label)
-    table.add_column("Stage")
-    for header in _FUNNEL_HEADERS:
-        table.add_column(header, justify="left" if header == "" else "right", no_wrap=True)
+    """The funnel as a table with a bar per stage; one block of stages per --by group.
+
+    On a narrow terminal the bar shrinks, then the least essential columns are left out.
+    """
     rows = frame.to_dicts()  # one row per stage x group: small
+    optional = ["Days mean", "Value", "Days med."]  # left out in this order when space is short
+    hidden: set[str] = set()
+    bar_width = BAR_WIDTH
+    table = _funnel_table(rows, by_labels, title, currency, bar_width, hidden)
+    unbounded = console.options.update_width(10_000)
+    while console.measure(table, options=unbounded).maximum > console.width and (bar_width > 8 or optional):
+        if bar_width > 8:
+            bar_width = max(8, bar_width - 8)
+        else:
+            hidden.add(optional.pop(0))
+        table = _funnel_table(rows, by_labels, title, currency, bar_width, hidden)
+    console.print(table)
+
+
+def _funnel_table(
+    rows: list[dict], by_labels: dict[str, str], title: str, currency: str, bar_width: int, hidden: set[str]
+) -> Table:
+    table = Table(
+        title=title,
+        caption=BOTTLENECK_NOTE,
+        box=box.SIMPLE_HEAVY,
+        title_justify="left",
+        caption_justify="left",
+        pad_edge=False,
+    )
+    for label in by_labels.values():
+        table.add_column(label, no_wrap=True)
+    table.add_column("Stage", no_wrap=True)
+    shown = [i for i, header in enumerate(_FUNNEL_HEADERS) if header not in hidden]
+    for i in shown:
+        table.add_column(_FUNNEL_HEADERS[i], justify="left" if i == 1 else "right", no_wrap=True)
     top = 0
     for i, row in enumerate(rows):
         first = row["step"] == 1
         if first:
             top = row["reached"]
-        cells = funnel_cells(row, top, currency)
+        cells: list[str | Text] = list(funnel_cells(row, top, currency, bar_width))
+        cells[1] = Text(str(cells[1]), style="cyan")
+        cells[2] = Text(str(cells[2]), style="bold red" if row["bottleneck"] else "")
         groups = [_cell(row[d]) if first else "" for d in by_labels]
         last = i + 1 == len(rows) or rows[i + 1]["step"] == 1
-        table.add_row(
-            *groups,
-            row["stage"],
-            cells[0],
-            Text(cells[1], style="cyan"),
-            Text(cells[2], style="bold red" if row["bottleneck"] else ""),
-            *cells[3:],
-            end_section=bool(by_labels) and last,
-        )
-    console.print(table)
+        table.add_row(*groups, row["stage"], *(cells[j] for j in shown), end_section=bool(by_labels) and last)
+    return table
 
 
 def write_funnel_markdown(
     frame: pl.DataFrame, out: IO[str], by_labels: dict[str, str], title: str, currency: str
 ) -> None:
     out.write(f"## {title}\n\n")
-    headers = [*by_labels.values(), "Stage", *(h or "Bar" for h in _FUNNEL_HEADERS)]
+    headers = [*by_labels.values(), "Stage", "Reached", "Bar", *_FUNNEL_HEADERS[2:]]
     rows, top = [], 0
     for row in frame.to_dicts():
         if row["step"] == 1:
@@ -264,3 +287,4 @@ def write_funnel_markdown(
         rows.append([*[_cell(row[d]) for d in by_labels], row["stage"], *funnel_cells(row, top, currency)])
     numeric = {i for i, h in enumerate(headers) if h not in ("Stage", "Bar", *by_labels.values())}
     write_markdown(rows, headers, out, right=numeric)
+    out.write(f"\n{BOTTLENECK_NOTE}\n")
