@@ -99,32 +99,54 @@ def write_report_table(
     title: str,
     caption: str | None = None,
 ) -> None:
-    """The AOR scorecard: sections Results, Objectives, Activities; one row per metric (x group)."""
+    """The AOR scorecard: sections Results, Objectives, Activities; one row per metric (x group).
+
+    Labels wrap only when the table would not fit the terminal otherwise.
+    """
+    rows = frame.to_dicts()  # the aggregated result: one row per metric x group
+    table = _report_table(rows, styles, by_labels, title, caption, wrap=False)
+    if _natural_width(console, table) > console.width:
+        table = _report_table(rows, styles, by_labels, title, caption, wrap=True)
+    console.print(table)
+
+
+def _natural_width(console: Console, table: Table) -> int:
+    return console.measure(table, options=console.options.update_width(10_000)).maximum
+
+
+def _report_table(
+    rows: list[dict],
+    styles: dict[str, MetricStyle],
+    by_labels: dict[str, str],
+    title: str,
+    caption: str | None,
+    wrap: bool,
+) -> Table:
     table = Table(
         title=title, caption=caption, box=box.SIMPLE_HEAVY, title_justify="left", caption_justify="left"
     )
-    table.add_column("Metric", no_wrap=True)
+    table.add_column("Metric", no_wrap=not wrap, min_width=12)
     for label in by_labels.values():
-        table.add_column(label)
+        table.add_column(label, no_wrap=not wrap)
     for header in ("Value", "Previous", "Change", "Target", "Attainment"):
         table.add_column(header, justify="right", no_wrap=True)
     level = None
-    previous_metric = None
-    rows = frame.to_dicts()  # the aggregated result: one row per metric x group
     for i, row in enumerate(rows):
         if row["level"] != level:
             level = row["level"]
             table.add_row(Text(LEVEL_TITLES.get(level, level), style="bold underline"))
-        style = styles[row["metric"]]
-        first = row["metric"] != previous_metric
-        previous_metric = row["metric"]
-        name = Text(row["label"] if first else "", style="" if by_labels else "")
+        first = i == 0 or rows[i - 1]["metric"] != row["metric"]
         groups = [
             Text(_cell(row[d])) if row[d] is not None else Text("(empty)", style="dim") for d in by_labels
         ]
         last_of_metric = by_labels and (i + 1 == len(rows) or rows[i + 1]["metric"] != row["metric"])
-        table.add_row(name, *groups, *report_cells(row, style), end_section=bool(last_of_metric))
-    console.print(table)
+        table.add_row(
+            Text(row["label"] if first else ""),
+            *groups,
+            *report_cells(row, styles[row["metric"]]),
+            end_section=bool(last_of_metric),
+        )
+    return table
 
 
 def write_csv(frame: pl.DataFrame, out: IO[str], *, header: bool = True) -> None:
@@ -234,8 +256,7 @@ def write_funnel_table(
     hidden: set[str] = set()
     bar_width = BAR_WIDTH
     table = _funnel_table(rows, by_labels, title, currency, bar_width, hidden)
-    unbounded = console.options.update_width(10_000)
-    while console.measure(table, options=unbounded).maximum > console.width and (bar_width > 8 or optional):
+    while _natural_width(console, table) > console.width and (bar_width > 8 or optional):
         if bar_width > 8:
             bar_width = max(8, bar_width - 8)
         else:
