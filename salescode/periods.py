@@ -66,12 +66,17 @@ def grain_period(day: date, grain: Grain, week_start: str = "monday") -> Period:
 
 
 def previous_period(period: Period, week_start: str = "monday") -> Period | None:
-    """The period of the same length just before (the previous calendar grain for grain periods)."""
+    """The period of the same length just before: the previous calendar grain for grain periods,
+    as many whole months before for a range of whole months, else as many days before."""
     if period.is_all:
         return None
     assert period.start is not None
     if period.grain is not None:
         return grain_period(period.start - timedelta(days=1), period.grain, week_start)
+    months = whole_grains(period, Grain.MONTH, week_start)
+    if months:
+        total = period.start.year * 12 + period.start.month - 1 - months
+        return _range(date(total // 12, total % 12 + 1, 1), period.start)
     start = period.start - timedelta(days=period.days)
     return _range(start, period.start)
 
