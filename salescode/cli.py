@@ -360,6 +360,14 @@ def funnel(
             "active in the period).",
         ),
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Count a deal at a stage only if it entered every earlier stage too (needs a stage "
+            "history or per-stage conditions).",
+        ),
+    ] = False,
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -396,7 +404,7 @@ def funnel(
                 span = parse_period(period, today=_today(), week_start=spec.week_start)
             else:
                 span = _latest_funnel_period(workspace, chosen, Grain(grain.value))
-            result = build_funnel(workspace, chosen, span, tuple(by or ()), cohort)
+            result = build_funnel(workspace, chosen, span, tuple(by or ()), cohort, strict)
         for warning in result.warnings:
             _warn(warning)
         _write_funnel(spec, result, _resolve_format(fmt, output), output)
@@ -489,8 +497,10 @@ def validate(catalog: CatalogOption = None) -> None:
             warnings = validate_catalog(spec)
         for warning in warnings:
             _warn(warning)
+        noted = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''} above)" if warnings else ""
         _stderr().print(
-            f"ok: {spec.path}: {len(spec.metrics)} metrics over {len(spec.sources)} sources are valid",
+            f"ok: {spec.path}: {len(spec.metrics)} metrics, {len(spec.funnels)} funnel(s) over "
+            f"{len(spec.sources)} sources are valid{noted}",
             markup=False,
         )
 

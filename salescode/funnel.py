@@ -49,6 +49,7 @@ class FunnelReport:
     period: Period
     by: tuple[str, ...]
     cohort: bool
+    strict: bool = False
     warnings: list[str] = field(default_factory=list)
 
 
@@ -173,9 +174,18 @@ def _furthest_from_stage_column(funnel: Funnel) -> pl.Expr:
 
 
 def build_funnel(
-    workspace: Workspace, funnel: Funnel, period: Period, by: tuple[str, ...], cohort: bool
+    workspace: Workspace,
+    funnel: Funnel,
+    period: Period,
+    by: tuple[str, ...],
+    cohort: bool,
+    strict: bool = False,
 ) -> FunnelReport:
-    """Reach, conversion, drop-off and time in stage for each stage (per --by group)."""
+    """Reach, conversion, drop-off and time in stage for each stage (per --by group).
+
+    strict: a deal counts at a stage only if it entered every earlier stage too (history and
+    per-stage conditions; a current-stage column cannot tell, so it changes nothing there).
+    """
     for dim in by:
         if dim not in workspace.schemas[funnel.source]:
             raise SalescodeError(
@@ -202,17 +212,19 @@ def build_funnel(
         deals = deals.with_columns(pl.lit(False).alias(_LOST))
     days = None
     if funnel.history:
-        deals, days = _with_history(workspace, funnel, deals, by)
+        deals, days = _with_history(workspace, funnel, deals, by, strict)
     elif any(stage.filter for stage in funnel.stages):
-        deals = deals.with_columns(_furthest_from_filters(funnel))
+        deals = deals.with_columns(_furthest_from_filters(funnel, strict))
         days = _days_from_entered_columns(funnel, deals, by)
     else:
         deals = deals.with_columns(_furthest_from_stage_column(funnel).alias(_FURTHEST))
     counts = _reach_query(funnel, deals, by)
+    occurring = _occurring_stage_queries(workspace, funnel)
     queries = (
         [counts]
         + ([days] if days is not None else [])
         + ([unknown_query] if unknown_query is not None else [])
+        + [query for _, query in occurring]
     )
     try:
         frames = pl.collect_all(queries)
@@ -228,20 +240,54 @@ def build_funnel(
                 f"funnel '{funnel.name}': {unknown['len'].sum()} deal(s) left out, their stage is in neither "
                 f"stages nor lost: {listed}; list such values under exclude: to leave them out quietly"
             )
+    for (where, _), values in zip(occurring, rest, strict=True):
+        warnings += _absent_stages(funnel, where, values.to_series().drop_nulls().to_list())
     frame = _tidy(funnel, counted, day_frame, by)
-    return FunnelReport(frame, funnel, period, by, cohort, warnings)
+    return FunnelReport(frame, funnel, period, by, cohort, strict, warnings)
 
 
-def _furthest_from_filters(funnel: Funnel) -> pl.Expr:
-    """The last stage whose condition holds (stages without a filter match their stage values)."""
+def _occurring_stage_queries(workspace: Workspace, funnel: Funnel) -> list[tuple[str, pl.LazyFrame]]:
+    """The distinct stage values in the stage column and the history, over all rows."""
+    columns = []
+    if funnel.stage:
+        columns.append((funnel.source, funnel.stage))
+    if funnel.history:
+        columns.append((funnel.history.source, funnel.history.stage))
+    return [
+        (f"{source}.{column}", workspace.frames[source].select(pl.col(column).cast(pl.String).unique()))
+        for source, column in columns
+    ]
+
+
+def _absent_stages(funnel: Funnel, where: str, values: list[str]) -> list[str]:
+    """Warnings for stage values that never occur in the data: most likely a typo."""
+    warnings = []
+    expected = [(stage.name, value) for stage in funnel.stages if not stage.filter for value in stage.values]
+    expected += [(value, value) for value in funnel.lost]
+    present = set(values)
+    for name, value in expected:
+        if value not in present:
+            shown = f"'{name}'" if name == value else f"'{name}' (value '{value}')"
+            warnings.append(
+                f"funnel '{funnel.name}': stage {shown} never occurs in {where}"
+                f"{did_you_mean(value, present)}; check the spelling in funnels.{funnel.name}"
+            )
+    return warnings
+
+
+def _furthest_from_filters(funnel: Funnel, strict: bool) -> pl.Expr:
+    """The last stage whose condition holds (stages without a filter match their stage values);
+    strict: the last stage of the unbroken run of stages from the first whose conditions hold."""
     furthest = pl.lit(None, pl.Int32)
+    run = pl.lit(True)
     for i, stage in enumerate(funnel.stages):
         if stage.filter:
-            reached = sql_expr(stage.filter)
+            reached = sql_expr(stage.filter).fill_null(False)
         else:
             assert funnel.stage is not None
-            reached = _stage_index(funnel, funnel.stage) >= i
-        furthest = pl.when(reached.fill_null(False)).then(pl.lit(i, pl.Int32)).otherwise(furthest)
+            reached = (_stage_index(funnel, funnel.stage) >= i).fill_null(False)
+        run = run & reached
+        furthest = pl.when(run if strict else reached).then(pl.lit(i, pl.Int32)).otherwise(furthest)
     return furthest.alias(_FURTHEST)
 
 
@@ -279,9 +325,13 @@ def _summarise_days(rows: pl.LazyFrame, by: tuple[str, ...]) -> pl.LazyFrame:
 
 
 def _with_history(
-    workspace: Workspace, funnel: Funnel, deals: pl.LazyFrame, by: tuple[str, ...]
+    workspace: Workspace, funnel: Funnel, deals: pl.LazyFrame, by: tuple[str, ...], strict: bool
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Furthest stage entered per deal, and days in each stage, from the stage history."""
+    """Furthest stage entered per deal, and days in each stage, from the stage history.
+
+    strict: the furthest stage of the unbroken run entered from the first stage on (a deal that
+    skipped Demo counts up to Qualified, as HubSpot's strict funnel does).
+    """
     assert funnel.history is not None
     key = workspace.catalog.sources[funnel.source].key
     assert key is not None
@@ -291,7 +341,17 @@ def _with_history(
         _stage_index(funnel, funnel.history.stage).alias("__index"),
     )
     visits = deals.select(key, *by).join(history, on=key, how="inner")
-    furthest = visits.group_by(key).agg(pl.col("__index").max().alias("__from_history"))
+    if strict:
+        # Distinct stages entered, ascending: the unbroken run from stage 0 is where index == rank.
+        entered = visits.select(key, "__index").drop_nulls().unique().sort(key, "__index")
+        rank = pl.int_range(pl.len()).over(key)
+        furthest = (
+            entered.with_columns(rank.alias("__rank"))
+            .group_by(key)
+            .agg(((pl.col("__index") == pl.col("__rank")).sum().cast(pl.Int32) - 1).alias("__from_history"))
+        )
+    else:
+        furthest = visits.group_by(key).agg(pl.col("__index").max().alias("__from_history"))
     fallback = _furthest_from_stage_column(funnel) if funnel.stage else pl.lit(None, pl.Int32)
     deals = deals.join(furthest, on=key, how="left").with_columns(
         pl.coalesce("__from_history", fallback).alias(_FURTHEST)

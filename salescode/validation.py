@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from salescode.catalog import Catalog
 from salescode.engine import ReportRequest, date_columns, evaluate
+from salescode.funnel import build_funnel, open_funnel
 from salescode.periods import ALL
 from salescode.workspace import Workspace
 
 
 def validate_catalog(catalog: Catalog) -> list[str]:
-    """Evaluate every metric over all rows (which reads and parses every column they use).
+    """Evaluate every metric and funnel over all rows (which reads and parses every column they use).
 
     Raises the first data problem as a SalescodeError; returns warnings.
     """
     warnings = _join_collisions(catalog)
-    from datetime import date
-
     evaluate(catalog, ReportRequest(period=ALL), today=date.today())
+    for funnel in catalog.funnels.values():
+        workspace = open_funnel(catalog, funnel)
+        warnings += build_funnel(workspace, funnel, ALL, by=(), cohort=False).warnings
     return warnings
 
 
