@@ -36,6 +36,7 @@ VALUE_COLUMNS = (
     "median_days_in_stage",
     "mean_days_in_stage",
     "value_reached",
+    "vs_team",
     "bottleneck",
 )
 _FURTHEST = "__furthest"
@@ -420,8 +421,24 @@ def _tidy(
         conversion.alias("conversion"),
         pl.when(first != 0).then(reached / first).alias("overall"),
     )
-    worst = pl.col("conversion").min()
-    worst = worst.over(over) if over else worst
+    if over:
+        # Each group against the whole team: the bottleneck is the step furthest below the team.
+        team = frame.group_by("step_index").agg(pl.col("reached").sum().cast(pl.Float64).alias("__team"))
+        team = team.sort("step_index").with_columns(
+            pl.when(pl.col("__team").shift(1) != 0)
+            .then(pl.col("__team") / pl.col("__team").shift(1))
+            .alias("__team_conversion")
+        )
+        frame = frame.join(team.drop("__team"), on="step_index", how="left").with_columns(
+            (pl.col("conversion") - pl.col("__team_conversion")).alias("vs_team")
+        )
+        gap = pl.col("vs_team")
+        worst = gap.min().over(over)
+        bottleneck = gap.is_not_null() & (gap == worst) & (gap < 0)
+    else:
+        # The step with the lowest conversion from the stage before.
+        frame = frame.with_columns(pl.lit(None, pl.Float64).alias("vs_team"))
+        bottleneck = pl.col("conversion").is_not_null() & (pl.col("conversion") == pl.col("conversion").min())
     stages = [stage.name for stage in funnel.stages]
     frame = frame.with_columns(
         pl.lit(funnel.name).alias("funnel"),
@@ -429,8 +446,7 @@ def _tidy(
         .replace_strict(list(range(stage_count)), stages, return_dtype=pl.String)
         .alias("stage"),
         (pl.col("step_index") + 1).alias("step"),
-        # The bottleneck: the step whose conversion from the previous stage is lowest.
-        (pl.col("conversion").is_not_null() & (pl.col("conversion") == worst)).alias("bottleneck"),
+        bottleneck.alias("bottleneck"),
         pl.col("reached").cast(pl.Int64),
         pl.col("dropped").cast(pl.Int64),
         pl.col("value").alias("value_reached"),

@@ -232,6 +232,7 @@ def funnel_cells(row: dict, top: int, currency: str, bar_width: int = BAR_WIDTH)
         f"{row['reached']:,}",
         _bar(row["reached"], top, bar_width),
         _percent(row["conversion"]) + (" ◀" if row["bottleneck"] else "  "),
+        EMPTY if row["vs_team"] is None else f"{row['vs_team'] * 100:+.1f} pts",
         _percent(row["overall"]),
         f"{row['dropped']:,}",
         _days(row["median_days_in_stage"]),
@@ -240,8 +241,19 @@ def funnel_cells(row: dict, top: int, currency: str, bar_width: int = BAR_WIDTH)
     ]
 
 
-_FUNNEL_HEADERS = ("Reached", "", "Conversion", "Overall", "Dropped", "Days med.", "Days mean", "Value")
+_FUNNEL_HEADERS = (
+    "Reached",
+    "",
+    "Conversion",
+    "vs team",
+    "Overall",
+    "Dropped",
+    "Days med.",
+    "Days mean",
+    "Value",
+)
 BOTTLENECK_NOTE = "◀ bottleneck: the step with the lowest conversion from the stage before"
+BOTTLENECK_NOTE_BY = "◀ bottleneck: the step furthest below the team's conversion"
 
 
 def write_funnel_table(
@@ -253,7 +265,7 @@ def write_funnel_table(
     """
     rows = frame.to_dicts()  # one row per stage x group: small
     optional = ["Days mean", "Value", "Days med."]  # left out in this order when space is short
-    hidden: set[str] = set()
+    hidden: set[str] = set() if by_labels else {"vs team"}
     bar_width = BAR_WIDTH
     table = _funnel_table(rows, by_labels, title, currency, bar_width, hidden)
     while _natural_width(console, table) > console.width and (bar_width > 8 or optional):
@@ -270,7 +282,7 @@ def _funnel_table(
 ) -> Table:
     table = Table(
         title=title,
-        caption=BOTTLENECK_NOTE,
+        caption=BOTTLENECK_NOTE_BY if by_labels else BOTTLENECK_NOTE,
         box=box.SIMPLE_HEAVY,
         title_justify="left",
         caption_justify="left",
@@ -300,12 +312,14 @@ def write_funnel_markdown(
     frame: pl.DataFrame, out: IO[str], by_labels: dict[str, str], title: str, currency: str
 ) -> None:
     out.write(f"## {title}\n\n")
-    headers = [*by_labels.values(), "Stage", "Reached", "Bar", *_FUNNEL_HEADERS[2:]]
+    shown = [i for i, h in enumerate(_FUNNEL_HEADERS) if by_labels or h != "vs team"]
+    headers = [*by_labels.values(), "Stage", *(_FUNNEL_HEADERS[i] or "Bar" for i in shown)]
     rows, top = [], 0
     for row in frame.to_dicts():
         if row["step"] == 1:
             top = row["reached"]
-        rows.append([*[_cell(row[d]) for d in by_labels], row["stage"], *funnel_cells(row, top, currency)])
+        cells = funnel_cells(row, top, currency)
+        rows.append([*[_cell(row[d]) for d in by_labels], row["stage"], *(cells[i].rstrip() for i in shown)])
     numeric = {i for i, h in enumerate(headers) if h not in ("Stage", "Bar", *by_labels.values())}
     write_markdown(rows, headers, out, right=numeric)
-    out.write(f"\n{BOTTLENECK_NOTE}\n")
+    out.write(f"\n{BOTTLENECK_NOTE_BY if by_labels else BOTTLENECK_NOTE}\n")
