@@ -391,13 +391,6 @@ def funnel(
     with _user_errors():
         spec = _load(catalog)
         chosen = choose_funnel(spec, name)
-        for dim in by or ():
-            if dim not in spec.dimensions:
-                from salescode.catalog import did_you_mean
-
-                raise SalescodeError(
-                    f"--by '{dim}': not a dimension of {spec.path}{did_you_mean(dim, spec.dimensions)}"
-                )
         with _progress("Computing the funnel…"):
             workspace = open_funnel(spec, chosen)
             if period:

@@ -30,7 +30,7 @@ from salescode.expressions import sql_expr
 from salescode.periods import Period, grain_period, previous_period, whole_grains
 from salescode.sources import non_finite_message
 from salescode.targets import file_target_query, month_labels
-from salescode.workspace import Workspace, check_metric_columns, metric_closure
+from salescode.workspace import Workspace, check_metric_columns, metric_closure, require_dimensions
 
 CURRENT, PREVIOUS = "cur", "prev"
 REPORT_COLUMNS = ("metric", "label", "level", "category", "period")
@@ -66,12 +66,7 @@ def select_metrics(catalog: Catalog, request: ReportRequest) -> list[Metric]:
                 f"--metric '{name}': no such metric in {catalog.path}"
                 f"{did_you_mean(name, catalog.metrics)}; `salescode metrics` lists them"
             )
-    for dim in request.by:
-        if dim not in catalog.dimensions:
-            raise SalescodeError(
-                f"--by '{dim}': not a dimension of {catalog.path}{did_you_mean(dim, catalog.dimensions)}"
-                f" (dimensions: {', '.join(catalog.dimensions) or 'none declared'})"
-            )
+    require_dimensions(catalog, request.by)
     chosen = [
         m
         for m in catalog.metrics.values()

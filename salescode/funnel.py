@@ -21,7 +21,7 @@ from salescode.catalog import Catalog, Funnel, Grain, did_you_mean
 from salescode.errors import CatalogError, SalescodeError
 from salescode.expressions import sql_expr
 from salescode.periods import ALL, Period, grain_period
-from salescode.workspace import Workspace
+from salescode.workspace import Workspace, require_dimensions
 
 FUNNEL_COLUMNS = (
     "funnel",
@@ -187,6 +187,7 @@ def build_funnel(
     strict: a deal counts at a stage only if it entered every earlier stage too (history and
     per-stage conditions; a current-stage column cannot tell, so it changes nothing there).
     """
+    require_dimensions(workspace.catalog, by)
     for dim in by:
         if dim not in workspace.schemas[funnel.source]:
             raise SalescodeError(

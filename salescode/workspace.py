@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from salescode.catalog import Catalog, Metric, MetricKind, did_you_mean
-from salescode.errors import CatalogError, SourceError
+from salescode.errors import CatalogError, SalescodeError, SourceError
 from salescode.expressions import columns_of, sql_expr
 from salescode.sources import Layout, bad_value_message, inspect_source, join_sources, scan_source
 
@@ -169,3 +169,13 @@ def check_metric_columns(workspace: Workspace, metrics: Iterable[Metric]) -> Non
                 problems.append(f"{where}: column '{time}' is not a date column")
     if problems:
         raise CatalogError(catalog.path, problems)
+
+
+def require_dimensions(catalog: Catalog, by: tuple[str, ...]) -> None:
+    """Each --by name must be a declared dimension."""
+    for dim in by:
+        if dim not in catalog.dimensions:
+            raise SalescodeError(
+                f"--by '{dim}': not a dimension of {catalog.path}{did_you_mean(dim, catalog.dimensions)}"
+                f" (dimensions: {', '.join(catalog.dimensions) or 'none declared'})"
+            )
