@@ -222,11 +222,16 @@ def build_funnel(
         deals = deals.with_columns(_furthest_from_stage_column(funnel).alias(_FURTHEST))
     counts = _reach_query(funnel, deals, by)
     occurring = _occurring_stage_queries(workspace, funnel)
+    undated = None
+    if funnel.cohort and not period.is_all:
+        # Deals without the cohort date cannot be placed in a period: say so, never drop silently.
+        undated = workspace.frames[funnel.source].select(pl.col(funnel.cohort).is_null().sum())
     queries = (
         [counts]
         + ([days] if days is not None else [])
         + ([unknown_query] if unknown_query is not None else [])
         + [query for _, query in occurring]
+        + ([undated] if undated is not None else [])
     )
     try:
         frames = pl.collect_all(queries)
@@ -241,6 +246,13 @@ def build_funnel(
             warnings.append(
                 f"funnel '{funnel.name}': {unknown['len'].sum()} deal(s) left out, their stage is in neither "
                 f"stages nor lost: {listed}; list such values under exclude: to leave them out quietly"
+            )
+    if undated is not None:
+        missing = rest.pop().item()
+        if missing:
+            warnings.append(
+                f"funnel '{funnel.name}': {missing} deal(s) with an empty {funnel.cohort} are left out "
+                "(they cannot be placed in a period); --period all includes them"
             )
     for (where, _), values in zip(occurring, rest, strict=True):
         warnings += _absent_stages(funnel, where, values.to_series().drop_nulls().to_list())
