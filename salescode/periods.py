@@ -52,9 +52,7 @@ def grain_period(day: date, grain: Grain, week_start: str = "monday") -> Period:
     if grain is Grain.DAY:
         return Period(day, day + timedelta(days=1), day.isoformat(), grain)
     if grain is Grain.WEEK:
-        start = day - timedelta(days=(day.weekday() - WEEKDAYS.index(week_start)) % 7)
-        iso_year, iso_week, _ = (start + timedelta(days=3)).isocalendar()
-        return Period(start, start + timedelta(days=7), f"{iso_year}-W{iso_week:02d}", grain)
+        return _week(day - timedelta(days=(day.weekday() - WEEKDAYS.index(week_start)) % 7))
     if grain is Grain.MONTH:
         start = date(day.year, day.month, 1)
         return Period(start, _month_start(day.year, day.month + 1), f"{day:%Y-%m}", grain)
@@ -65,12 +63,20 @@ def grain_period(day: date, grain: Grain, week_start: str = "monday") -> Period:
     return Period(date(day.year, 1, 1), date(day.year + 1, 1, 1), str(day.year), Grain.YEAR)
 
 
+def _week(start: date) -> Period:
+    """The seven days from start, labelled with the ISO week holding most of them."""
+    iso_year, iso_week, _ = (start + timedelta(days=3)).isocalendar()
+    return Period(start, start + timedelta(days=7), f"{iso_year}-W{iso_week:02d}", Grain.WEEK)
+
+
 def previous_period(period: Period, week_start: str = "monday") -> Period | None:
     """The period of the same length just before: the previous calendar grain for grain periods,
     as many whole months before for a range of whole months, else as many days before."""
     if period.is_all:
         return None
     assert period.start is not None
+    if period.grain is Grain.WEEK:
+        return _week(period.start - timedelta(days=7))  # ISO weeks start on Monday whatever week_start
     if period.grain is not None:
         return grain_period(period.start - timedelta(days=1), period.grain, week_start)
     months = whole_grains(period, Grain.MONTH, week_start)
@@ -109,8 +115,11 @@ def parse_period(text: str, *, today: date, week_start: str = "monday") -> Perio
         return ALL
     if ".." in value:
         first, _, last = value.partition("..")
-        start = parse_period(first, today=today, week_start=week_start)
-        end = parse_period(last, today=today, week_start=week_start)
+        try:
+            start = parse_period(first, today=today, week_start=week_start)
+            end = parse_period(last, today=today, week_start=week_start)
+        except PeriodError as exc:
+            raise PeriodError(f"--period '{text}': in the range A..B, {exc}") from None
         if start.is_all or end.is_all:
             raise PeriodError(f"--period '{text}': 'all' cannot be one end of a range")
         assert start.start is not None and end.end is not None

@@ -106,17 +106,63 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def formula_names(formula: str) -> list[str] | None:
     """The metric names a derived formula reads, or None when it is not plain arithmetic."""
-    names: list[str] = []
+    tokens: list[tuple[str, str]] = []
     position = 0
     text = formula.rstrip()
     while position < len(text):
         match = _FORMULA_TOKEN.match(text, position)
         if not match:
             return None
-        if match.group("name"):
-            names.append(match.group("name"))
+        assert match.lastgroup is not None
+        tokens.append((match.lastgroup, match.group(match.lastgroup)))
         position = match.end()
-    return names
+    if not tokens or not _is_arithmetic(tokens):
+        return None
+    return [value for kind, value in tokens if kind == "name"]
+
+
+def _is_arithmetic(tokens: list[tuple[str, str]]) -> bool:
+    """Grammar check: expr = term (('+'|'-') term)*; term = factor (('*'|'/') factor)*;
+    factor = ('+'|'-') factor | number | name | '(' expr ')'."""
+    position = 0
+
+    def peek() -> str | None:
+        return tokens[position][1] if position < len(tokens) else None
+
+    def factor() -> bool:
+        nonlocal position
+        if position >= len(tokens):
+            return False
+        kind, value = tokens[position]
+        position += 1
+        if value in ("+", "-"):
+            return factor()
+        if kind in ("number", "name"):
+            return True
+        if value == "(":
+            if not expr() or peek() != ")":
+                return False
+            position += 1
+            return True
+        return False
+
+    def chain(operand: Callable[[], bool], operators: tuple[str, str]) -> bool:
+        nonlocal position
+        if not operand():
+            return False
+        while peek() in operators:
+            position += 1
+            if not operand():
+                return False
+        return True
+
+    def term() -> bool:
+        return chain(factor, ("*", "/"))
+
+    def expr() -> bool:
+        return chain(term, ("+", "-"))
+
+    return expr() and position == len(tokens)
 
 
 class _Problems:
