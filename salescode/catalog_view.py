@@ -1,4 +1,4 @@
-"""The catalog shown to people: `salescode metrics` and `salescode tree`."""
+"""The catalog shown to people and scripts: `salescode metrics` and `salescode tree`."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def _ordered(catalog: Catalog) -> list[Metric]:
 
 def _target_text(catalog: Catalog, metric: Metric) -> str:
     if metric.target is None:
-        files = [t for t in catalog.targets if t.metric == metric.name]
-        return f"from {files[0].source}" if files else ""
+        source = _target_source(catalog, metric)
+        return f"from {source}" if source else ""
     style = MetricStyle(metric.format.value, currency=catalog.currency)
     per = f" per {metric.target.per.value}" if metric.target.per else ""
     return format_value(metric.target.value, style) + per
@@ -39,11 +39,24 @@ def metrics_frame(catalog: Catalog) -> pl.DataFrame:
             "definition": [m.definition for m in metrics],
             "format": [m.format.value for m in metrics],
             "direction": [m.direction.value if m.direction else None for m in metrics],
-            "target": [_target_text(catalog, m) or None for m in metrics],
+            "target": [m.target.value if m.target else None for m in metrics],
+            "target_per": [m.target.per.value if m.target and m.target.per else None for m in metrics],
+            "target_source": [_target_source(catalog, m) for m in metrics],
             "drives": [", ".join(m.drives) or None for m in metrics],
         },
-        schema_overrides={"direction": pl.String, "target": pl.String, "drives": pl.String},
+        schema_overrides={
+            "direction": pl.String,
+            "target": pl.Float64,
+            "target_per": pl.String,
+            "target_source": pl.String,
+            "drives": pl.String,
+        },
     )
+
+
+def _target_source(catalog: Catalog, metric: Metric) -> str | None:
+    """The targets file source giving per-group targets for metric, if any."""
+    return next((t.source for t in catalog.targets if t.metric == metric.name), None)
 
 
 def write_metrics_table(catalog: Catalog, console: Console) -> None:

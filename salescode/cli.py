@@ -195,7 +195,7 @@ OutputOption = Annotated[
 ]
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _main(
     version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
 ) -> None:
@@ -241,7 +241,8 @@ def _resolve_format(fmt: OutputFormat | None, output: Path | None) -> OutputForm
 def _table_console(file: Any) -> Console:
     """A console for data: a terminal's width and colours (rich honours NO_COLOR), else plain and wide."""
     if file is sys.stdout and file.isatty():
-        return Console(file=file, highlight=False)
+        plain = bool(os.environ.get("NO_COLOR"))  # no colour and no bold/underline either
+        return Console(file=file, highlight=False, color_system=None if plain else "auto")
     width = None if os.environ.get("COLUMNS") else 160  # rich reads COLUMNS itself
     return Console(file=file, highlight=False, color_system=None, width=width)
 

@@ -7,6 +7,7 @@ fit their column's type stop the run with the file, line and column named: never
 
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +126,29 @@ def _read_sample(source: Source, text: bytes | None, separator: str) -> pl.DataF
             encoding="utf8-lossy",
         )
     except pl.exceptions.PolarsError as exc:
-        raise SourceError(f"{source.path}: cannot be read as CSV: {_first_line(exc)}") from exc
+        raise SourceError(
+            ragged_row_message(source, text, separator)
+            or f"{source.path}: cannot be read as CSV: {_first_line(exc)}"
+        ) from exc
+
+
+def ragged_row_message(source: Source, text: bytes | None, separator: str) -> str | None:
+    """Name the first row whose field count differs from the header's (the error path only)."""
+    stream = io.TextIOWrapper(
+        io.BytesIO(text) if text is not None else source.path.open("rb"),
+        encoding="utf-8-sig",
+        errors="replace",
+    )
+    with stream:
+        rows = csv.reader(stream, delimiter=separator)
+        header = next(rows, [])
+        for row in rows:
+            if row and len(row) != len(header):
+                return (
+                    f"{source.path}: line {rows.line_num} has {len(row)} fields but the header has "
+                    f"{len(header)}; fix that row (a stray '{separator}' or an unquoted value?)"
+                )
+    return None
 
 
 def _canonical_names(source: Source, headers: tuple[str, ...]) -> dict[str, str]:
@@ -209,6 +232,16 @@ def _date_type(
     slash = _slash_order(values)
     if slash:
         return ColumnType.DATE, slash
+    # Mostly dates with a few bad values: take the format most of them follow, so that reading the
+    # file stops at the first bad value and names its line.
+    candidates = [(fmt, pl.Date) for fmt in _DATE_FORMATS] + [(fmt, pl.Datetime) for fmt in _DATETIME_FORMATS]
+    parsed = [values.str.strptime(dtype, fmt, strict=False).is_not_null().sum() for fmt, dtype in candidates]
+    best = max(range(len(candidates)), key=parsed.__getitem__)
+    if parsed[best] * 2 > len(values):
+        fmt, dtype = candidates[best]
+        if dtype == pl.Date:
+            return ColumnType.DATE, None if fmt == "%Y-%m-%d" else fmt
+        return ColumnType.DATETIME, fmt
     example = values[0]
     if values.str.contains(r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}").all():
         raise SourceError(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 
-from salescode.catalog import Grain, TargetFile, did_you_mean
-from salescode.errors import CatalogError
+from salescode.catalog import ColumnType, Grain, TargetFile, did_you_mean
+from salescode.errors import CatalogError, SourceError
 from salescode.periods import Period, grain_period, whole_grains
+from salescode.sources import bad_value_message
 from salescode.workspace import Workspace
 
 
@@ -43,9 +46,16 @@ def file_target_query(
                     f"{did_you_mean(column, columns)} (available: {', '.join(columns)})"
                 ],
             )
+    schema = workspace.schemas[target.source]
+    if not schema[target.value].is_numeric():
+        layout = workspace.layouts[target.source]
+        as_number = replace(layout, types={**layout.types, target.value: ColumnType.NUMBER})
+        raise SourceError(
+            bad_value_message(as_number)
+            or f"{layout.where()}: targets[{index}].value: column '{target.value}' is not numeric"
+        )
     if months is None or any(d not in columns for d in by):
         return None
-    schema = workspace.schemas[target.source]
     label = pl.col(target.period)
     if isinstance(schema[target.period], (pl.Date, pl.Datetime)):
         label = label.dt.strftime("%Y-%m")

@@ -14,7 +14,14 @@ import polars as pl
 from salescode.catalog import Catalog, Metric, MetricKind, did_you_mean
 from salescode.errors import CatalogError, SalescodeError, SourceError
 from salescode.expressions import columns_of, sql_expr
-from salescode.sources import Layout, bad_value_message, inspect_source, join_sources, scan_source
+from salescode.sources import (
+    Layout,
+    bad_value_message,
+    inspect_source,
+    join_sources,
+    ragged_row_message,
+    scan_source,
+)
 
 _DATE_TYPES = (pl.Date, pl.Datetime)
 
@@ -111,17 +118,43 @@ class Workspace:
     def explain_failure(self, exc: pl.exceptions.PolarsError) -> SourceError:
         """Turn a polars error raised while collecting into a message naming file, line and column."""
         for layout in self.layouts.values():
-            message = bad_value_message(layout)
+            message = bad_value_message(layout) or ragged_row_message(
+                layout.source, layout.text, layout.separator
+            )
             if message:
                 return SourceError(message)
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "m:1" in text or "validation" in text:
             return SourceError(
-                f"{self.catalog.path}: a joined source has duplicate keys, which would multiply rows "
+                self._duplicate_join_key()
+                or f"{self.catalog.path}: a joined source has duplicate keys, which would multiply rows "
                 f"({text}); make the join key unique in the joined file"
             )
         files = ", ".join(str(layout.source.path) for layout in self.layouts.values())
         return SourceError(f"cannot read the data ({files}): {text}")
+
+    def _duplicate_join_key(self) -> str | None:
+        """Name the joined file, key value and lines that break a many-to-one join (error path)."""
+        for name in self.frames:
+            for join in self.catalog.sources[name].joins:
+                layout = self.layouts[join.source]
+                repeated = (
+                    scan_source(layout)
+                    .with_row_index("__row")
+                    .filter(pl.col(join.right_on).is_duplicated())
+                    .select(pl.col(join.right_on).cast(pl.String), (pl.col("__row") + 2).alias("line"))
+                    .head(20)
+                    .collect()
+                )
+                if repeated.height:
+                    value = repeated.item(0, 0)
+                    lines = repeated.filter(pl.col(join.right_on) == value)["line"].to_list()
+                    return (
+                        f"{layout.where()}: '{join.right_on}' repeats '{value}' (lines "
+                        f"{', '.join(map(str, lines))}), so joining it to '{name}' would count rows twice; "
+                        f"make '{join.right_on}' unique in {layout.where()}"
+                    )
+        return None
 
 
 def check_metric_columns(workspace: Workspace, metrics: Iterable[Metric]) -> None:
