@@ -254,8 +254,8 @@ def build_funnel(
                 f"funnel '{funnel.name}': {missing} deal(s) with an empty {funnel.cohort} are left out "
                 "(they cannot be placed in a period); --period all includes them"
             )
-    for (where, _), values in zip(occurring, rest, strict=True):
-        warnings += _absent_stages(funnel, where, values.to_series().drop_nulls().to_list())
+    present = {value for frame in rest for value in frame.to_series().drop_nulls().to_list()}
+    warnings += _absent_stages(funnel, " or ".join(where for where, _ in occurring), present)
     frame = _tidy(funnel, counted, day_frame, by)
     return FunnelReport(frame, funnel, period, by, cohort, strict, warnings)
 
@@ -273,12 +273,11 @@ def _occurring_stage_queries(workspace: Workspace, funnel: Funnel) -> list[tuple
     ]
 
 
-def _absent_stages(funnel: Funnel, where: str, values: list[str]) -> list[str]:
-    """Warnings for stage values that never occur in the data: most likely a typo."""
+def _absent_stages(funnel: Funnel, where: str, present: set[str]) -> list[str]:
+    """Warnings for stage values found neither in the stage column nor in the history: a typo?"""
     warnings = []
     expected = [(stage.name, value) for stage in funnel.stages if not stage.filter for value in stage.values]
     expected += [(value, value) for value in funnel.lost]
-    present = set(values)
     for name, value in expected:
         if value not in present:
             shown = f"'{name}'" if name == value else f"'{name}' (value '{value}')"
@@ -309,14 +308,19 @@ def _days_from_entered_columns(
     funnel: Funnel, deals: pl.LazyFrame, by: tuple[str, ...]
 ) -> pl.LazyFrame | None:
     """Days between consecutive stages' entry dates, when the stages name `entered` columns."""
+    # A stage lasts until the next stage entered, skipped stages aside (as with a stage history).
     pairs = [
-        (i, stage.entered, nxt.entered)
-        for i, (stage, nxt) in enumerate(zip(funnel.stages, funnel.stages[1:], strict=False))
-        if stage.entered and nxt.entered
+        (i, stage.entered, [later.entered for later in funnel.stages[i + 1 :] if later.entered])
+        for i, stage in enumerate(funnel.stages)
+        if stage.entered
     ]
+    pairs = [(i, entered, later) for i, entered, later in pairs if later]
     if not pairs:
         return None
-    spans = [(pl.col(b) - pl.col(a)).dt.total_days(fractional=True).alias(f"d{i}") for i, a, b in pairs]
+    spans = [
+        (pl.coalesce(later) - pl.col(entered)).dt.total_days(fractional=True).alias(f"d{i}")
+        for i, entered, later in pairs
+    ]
     rows = (
         deals.select(*by, *spans)
         .unpivot(
@@ -427,11 +431,13 @@ def _tidy(
         )
     over = list(by) or None
     reached = pl.col("reached").cast(pl.Float64)
-    first = reached.first().over(over) if over else reached.first()
-    before = reached.shift(1).over(over) if over else reached.shift(1)
-    conversion = pl.when(before != 0).then(reached / before)
+    # Windows even without groups: a division by a scalar may be folded into a multiplication by its
+    # reciprocal (7/10 -> 0.7000000000000001); element-wise division stays exact.
+    window = over or pl.lit(0)
+    first = reached.first().over(window)
+    before = reached.shift(1).over(window)
     frame = frame.with_columns(
-        conversion.alias("conversion"),
+        pl.when(before != 0).then(reached / before).alias("conversion"),
         pl.when(first != 0).then(reached / first).alias("overall"),
     )
     if over:
