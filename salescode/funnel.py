@@ -278,12 +278,14 @@ def _absent_stages(funnel: Funnel, where: str, present: set[str]) -> list[str]:
     warnings = []
     expected = [(stage.name, value) for stage in funnel.stages if not stage.filter for value in stage.values]
     expected += [(value, value) for value in funnel.lost]
+    # Suggest only values the catalog does not already use ('Closed Lost' is no typo of 'Closed Won').
+    unused = present - {value for _, value in expected}
     for name, value in expected:
         if value not in present:
             shown = f"'{name}'" if name == value else f"'{name}' (value '{value}')"
             warnings.append(
                 f"funnel '{funnel.name}': stage {shown} never occurs in {where}"
-                f"{did_you_mean(value, present)}; check the spelling in funnels.{funnel.name}"
+                f"{did_you_mean(value, unused)}; check the spelling in funnels.{funnel.name}"
             )
     return warnings
 
