@@ -109,7 +109,7 @@ def evaluate(catalog: Catalog, request: ReportRequest, *, today: date) -> Report
         )
         for source in dict.fromkeys(m.source for m in needed if m.source)
     }
-    checks = _key_checks(workspace, list(queries))
+    checks = workspace.key_checks(queries)
     targets = {
         t.metric: file_target_query(workspace, t, request.by, month_labels(period)) for t in target_files
     }
@@ -117,8 +117,8 @@ def evaluate(catalog: Catalog, request: ReportRequest, *, today: date) -> Report
         workspace, [*queries.values(), *checks.values(), *(q for q in targets.values() if q is not None)]
     )
     aggregated = dict(zip(queries, frames[: len(queries)], strict=True))
-    _raise_on_failed_checks(
-        workspace, dict(zip(checks, frames[len(queries) : len(queries) + len(checks)], strict=True))
+    workspace.raise_on_repeated_keys(
+        dict(zip(checks, frames[len(queries) : len(queries) + len(checks)], strict=True))
     )
     target_frames = dict(
         zip(
@@ -278,42 +278,6 @@ def _non_finite_checks(workspace: Workspace, source: str, metrics: list[Metric])
     return [
         (~pl.col(c).is_finite()).fill_null(False).sum().alias(f"__nonfinite\x1f{c}") for c in sorted(columns)
     ]
-
-
-def _key_checks(workspace: Workspace, sources: list[str]) -> dict[str, pl.LazyFrame]:
-    """For each used source with a declared key: how many rows repeat a key value."""
-    checks = {}
-    for source in sources:
-        key = workspace.catalog.sources[source].key
-        if key:
-            if key not in workspace.schemas[source]:
-                raise SourceError(
-                    f"sources.{source}.key: no column '{key}' in {workspace.layouts[source].where()}"
-                    f"{did_you_mean(key, workspace.columns(source))}"
-                )
-            checks[source] = (
-                workspace.frames[source]
-                .with_row_index("__row")
-                .filter(pl.col(key).is_duplicated())
-                .select(pl.col(key), (pl.col("__row") + 2).alias("line"))
-                .head(50)
-            )
-    return checks
-
-
-def _raise_on_failed_checks(workspace: Workspace, checks: dict[str, pl.DataFrame]) -> None:
-    for source, duplicates in checks.items():
-        if duplicates.height:
-            key = workspace.catalog.sources[source].key
-            value = duplicates[key][0]
-            lines = duplicates.filter(pl.col(key) == value)["line"].to_list()
-            raise SourceError(
-                f"{workspace.layouts[source].where()}: key column '{key}' repeats '{value}' "
-                f"(lines {', '.join(map(str, lines))}); a repeated row would be counted twice — "
-                "remove the duplicates or drop sources.{source}.key if rows are not unique".replace(
-                    "{source}", source
-                )
-            )
 
 
 def _collect(workspace: Workspace, queries: list[pl.LazyFrame]) -> list[pl.DataFrame]:

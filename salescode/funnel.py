@@ -226,8 +226,9 @@ def build_funnel(
     if funnel.cohort and not period.is_all:
         # Deals without the cohort date cannot be placed in a period: say so, never drop silently.
         undated = workspace.frames[funnel.source].select(pl.col(funnel.cohort).is_null().sum())
+    checks = workspace.key_checks([funnel.source])
     queries = (
-        [counts]
+        [counts, *checks.values()]
         + ([days] if days is not None else [])
         + ([unknown_query] if unknown_query is not None else [])
         + [query for _, query in occurring]
@@ -238,6 +239,7 @@ def build_funnel(
     except pl.exceptions.PolarsError as exc:
         raise workspace.explain_failure(exc) from exc
     counted, rest = frames[0], frames[1:]
+    workspace.raise_on_repeated_keys({source: rest.pop(0) for source in checks})
     day_frame = rest.pop(0) if days is not None else None
     if unknown_query is not None:
         unknown = rest.pop(0)

@@ -204,13 +204,9 @@ def _infer_type(values: pl.Series) -> ColumnType:
         return ColumnType.NUMBER
     if values.str.to_lowercase().is_in(["true", "false"]).all():
         return ColumnType.BOOL
-    if _parses_all(values, "%Y-%m-%d", pl.Date):
+    if values.str.strptime(pl.Date, "%Y-%m-%d", strict=False).null_count() == 0:
         return ColumnType.DATE
     return ColumnType.TEXT
-
-
-def _parses_all(values: pl.Series, fmt: str, dtype: pl.DataType) -> bool:
-    return values.str.strptime(dtype, fmt, strict=False).null_count() == 0
 
 
 def _date_type(
@@ -223,20 +219,15 @@ def _date_type(
         return (ColumnType.DATETIME if has_time else ColumnType.DATE), fmt
     if values.is_empty():
         return declared or ColumnType.DATE, None
-    for fmt in _DATE_FORMATS:
-        if _parses_all(values, fmt, pl.Date):
-            return ColumnType.DATE, None if fmt == "%Y-%m-%d" else fmt
-    for fmt in _DATETIME_FORMATS:
-        if _parses_all(values, fmt, pl.Datetime):
-            return ColumnType.DATETIME, fmt
-    slash = _slash_order(values)
+    # How many sample values each known format reads; the first format that reads them all wins.
+    candidates = [(fmt, pl.Date) for fmt in _DATE_FORMATS] + [(fmt, pl.Datetime) for fmt in _DATETIME_FORMATS]
+    parsed = [values.str.strptime(dtype, fmt, strict=False).is_not_null().sum() for fmt, dtype in candidates]
+    best = max(range(len(candidates)), key=parsed.__getitem__)
+    slash = _slash_order(values) if parsed[best] < len(values) else None
     if slash:
         return ColumnType.DATE, slash
     # Mostly dates with a few bad values: take the format most of them follow, so that reading the
     # file stops at the first bad value and names its line.
-    candidates = [(fmt, pl.Date) for fmt in _DATE_FORMATS] + [(fmt, pl.Datetime) for fmt in _DATETIME_FORMATS]
-    parsed = [values.str.strptime(dtype, fmt, strict=False).is_not_null().sum() for fmt, dtype in candidates]
-    best = max(range(len(candidates)), key=parsed.__getitem__)
     if parsed[best] * 2 > len(values):
         fmt, dtype = candidates[best]
         if dtype == pl.Date:

@@ -48,6 +48,7 @@ class Workspace:
 
     catalog: Catalog
     layouts: dict[str, Layout] = field(default_factory=dict)
+    scanned: dict[str, pl.LazyFrame] = field(default_factory=dict)  # per source, as in its file
     frames: dict[str, pl.LazyFrame] = field(default_factory=dict)  # per source, joins applied
     schemas: dict[str, pl.Schema] = field(default_factory=dict)
 
@@ -58,22 +59,21 @@ class Workspace:
         needed = list(dict.fromkeys(sources))
         for name in list(needed):
             needed += [join.source for join in catalog.sources[name].joins if join.source not in needed]
-        scanned = {}
         for name in needed:
             layout = inspect_source(catalog.sources[name], date_columns.get(name, set()))
             workspace.layouts[name] = layout
-            scanned[name] = scan_source(layout)
+            workspace.scanned[name] = scan_source(layout)
         for name in needed:
-            workspace._check_joins(name, scanned)
-            frame = join_sources(catalog, name, scanned)
+            workspace._check_joins(name)
+            frame = join_sources(catalog, name, workspace.scanned)
             workspace.frames[name] = frame
             workspace.schemas[name] = frame.collect_schema()
         return workspace
 
-    def _check_joins(self, name: str, scanned: dict[str, pl.LazyFrame]) -> None:
-        available = set(scanned[name].collect_schema().names())
+    def _check_joins(self, name: str) -> None:
+        available = set(self.scanned[name].collect_schema().names())
         for i, join in enumerate(self.catalog.sources[name].joins):
-            right = scanned[join.source].collect_schema().names()
+            right = self.scanned[join.source].collect_schema().names()
             path = f"sources.{name}.joins[{i}].on"
             if join.left_on not in available:
                 raise CatalogError(
@@ -137,24 +137,63 @@ class Workspace:
         """Name the joined file, key value and lines that break a many-to-one join (error path)."""
         for name in self.frames:
             for join in self.catalog.sources[name].joins:
-                layout = self.layouts[join.source]
-                repeated = (
-                    scan_source(layout)
-                    .with_row_index("__row")
-                    .filter(pl.col(join.right_on).is_duplicated())
-                    .select(pl.col(join.right_on).cast(pl.String), (pl.col("__row") + 2).alias("line"))
-                    .head(20)
-                    .collect()
-                )
+                repeated = self.repeated_keys(join.source, join.right_on).collect()
                 if repeated.height:
-                    value = repeated.item(0, 0)
-                    lines = repeated.filter(pl.col(join.right_on) == value)["line"].to_list()
-                    return (
-                        f"{layout.where()}: '{join.right_on}' repeats '{value}' (lines "
-                        f"{', '.join(map(str, lines))}), so joining it to '{name}' would count rows twice; "
-                        f"make '{join.right_on}' unique in {layout.where()}"
+                    return _repeated_key_message(
+                        self.layouts[join.source],
+                        join.right_on,
+                        repeated,
+                        f"joining it to '{name}' would count rows twice; make '{join.right_on}' unique",
                     )
         return None
+
+    def repeated_keys(self, source: str, key: str) -> pl.LazyFrame:
+        """Rows of source's file whose key value repeats: the value and its line (header = line 1).
+
+        Read from the file as scanned, before joins, so that line numbers are the file's.
+        """
+        return (
+            self.scanned[source]
+            .with_row_index("__row")
+            .filter(pl.col(key).is_duplicated())
+            .select(pl.col(key).cast(pl.String).alias("value"), (pl.col("__row") + 2).alias("line"))
+            .head(50)
+        )
+
+    def key_checks(self, sources: Iterable[str]) -> dict[str, pl.LazyFrame]:
+        """For each source with a declared key: the rows that repeat a key value (collect with the rest)."""
+        checks = {}
+        for source in sources:
+            key = self.catalog.sources[source].key
+            if key:
+                if key not in self.scanned[source].collect_schema():
+                    raise SourceError(
+                        f"sources.{source}.key: no column '{key}' in {self.layouts[source].where()}"
+                        f"{did_you_mean(key, self.columns(source))}"
+                    )
+                checks[source] = self.repeated_keys(source, key)
+        return checks
+
+    def raise_on_repeated_keys(self, found: dict[str, pl.DataFrame]) -> None:
+        """A declared key that repeats would count a row twice: stop with its value and lines."""
+        for source, repeated in found.items():
+            if repeated.height:
+                raise SourceError(
+                    _repeated_key_message(
+                        self.layouts[source],
+                        str(self.catalog.sources[source].key),
+                        repeated,
+                        f"a repeated row would be counted twice; remove the duplicates, or drop "
+                        f"sources.{source}.key if rows are not unique",
+                    )
+                )
+
+
+def _repeated_key_message(layout: Layout, key: str, repeated: pl.DataFrame, consequence: str) -> str:
+    value = repeated["value"][0]
+    lines = repeated.filter(pl.col("value") == value)["line"].to_list()
+    listed = ", ".join(map(str, lines))
+    return f"{layout.where()}: key column '{key}' repeats '{value}' (lines {listed}); {consequence}"
 
 
 def check_metric_columns(workspace: Workspace, metrics: Iterable[Metric]) -> None:

@@ -308,6 +308,16 @@ def test_duplicate_key_values(tiny):
     assert re.search(r"lines 4, 10\b", message), message
 
 
+def test_duplicate_key_values_stop_the_funnel_too(tiny):
+    with (tiny / "deals.csv").open("a") as handle:
+        handle.write("D3,bob,Won,5,2025-09-01,2025-09-03,\n")  # line 10: D3 again (first on line 4)
+    result = run("funnel", "--catalog", str(tiny / "metrics.yaml"), "--period", "all")
+    message = one_error(result)
+    assert str(tiny / "deals.csv") in message
+    assert "'D3'" in message
+    assert re.search(r"lines 4, 10\b", message), message
+
+
 def test_zero_byte_csv(tiny):
     (tiny / "reps.csv").write_bytes(b"")
     message = one_error(report(tiny / "metrics.yaml", "--period", "all"))
