@@ -25,6 +25,7 @@ from salescode.errors import SalescodeError
 if TYPE_CHECKING:
     from salescode.catalog import Catalog
     from salescode.engine import Report
+    from salescode.funnel import FunnelReport
 
 EXIT_OK, EXIT_MISSED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_CATALOG = Path("metrics.yaml")
@@ -386,7 +387,7 @@ def funnel(
       salescode funnel --period 2025 --by team --format csv > funnel.csv
     """
     from salescode.catalog import Grain
-    from salescode.funnel import build_funnel, choose_funnel, open_funnel
+    from salescode.funnel import build_funnel, choose_funnel, latest_funnel_period, open_funnel
     from salescode.periods import parse_period
 
     with _user_errors():
@@ -397,20 +398,14 @@ def funnel(
             if period:
                 span = parse_period(period, today=_today(), week_start=spec.week_start)
             else:
-                span = _latest_funnel_period(workspace, chosen, Grain(grain.value))
+                span = latest_funnel_period(workspace, chosen, Grain(grain.value), _today())
             result = build_funnel(workspace, chosen, span, tuple(by or ()), cohort, strict)
         for warning in result.warnings:
             _warn(warning)
         _write_funnel(spec, result, _resolve_format(fmt, output), output)
 
 
-def _latest_funnel_period(workspace: Any, chosen: Any, grain: Any) -> Any:
-    from salescode.funnel import latest_funnel_period
-
-    return latest_funnel_period(workspace, chosen, grain, _today())
-
-
-def _write_funnel(spec: Catalog, result: Any, fmt: OutputFormat, output: Path | None) -> None:
+def _write_funnel(spec: Catalog, result: FunnelReport, fmt: OutputFormat, output: Path | None) -> None:
     from salescode.output import emit
     from salescode.render import write_csv, write_funnel_markdown, write_funnel_table, write_json
 

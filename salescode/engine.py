@@ -91,13 +91,18 @@ def date_columns(catalog: Catalog, metrics: list[Metric]) -> dict[str, set[str]]
     return columns
 
 
-def evaluate(catalog: Catalog, request: ReportRequest, *, today: date) -> Report:
-    """Compute the requested metrics for the period (and the one before) in one collect."""
+def evaluate(
+    catalog: Catalog, request: ReportRequest, *, today: date, workspace: Workspace | None = None
+) -> Report:
+    """Compute the requested metrics for the period (and the one before) in one collect.
+
+    workspace: one already opened over (at least) the sources the metrics need, to share it.
+    """
     chosen = select_metrics(catalog, request)
     needed = [catalog.metrics[n] for n in metric_closure(catalog, [m.name for m in chosen])]
     target_files = [t for t in catalog.targets if t.metric in {m.name for m in needed}]
     sources = [m.source for m in needed if m.source] + [t.source for t in target_files]
-    workspace = Workspace.open(catalog, sources, date_columns(catalog, needed))
+    workspace = workspace or Workspace.open(catalog, sources, date_columns(catalog, needed))
     check_metric_columns(workspace, needed)
     warnings: list[str] = []
     chosen, needed = _drop_unavailable(workspace, request, chosen, needed, warnings)

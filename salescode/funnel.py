@@ -77,9 +77,10 @@ def funnel_date_columns(catalog: Catalog, funnel: Funnel) -> dict[str, set[str]]
     return columns
 
 
-def open_funnel(catalog: Catalog, funnel: Funnel) -> Workspace:
+def open_funnel(catalog: Catalog, funnel: Funnel, workspace: Workspace | None = None) -> Workspace:
+    """The funnel's sources, scanned and checked (in the given workspace when there is one)."""
     sources = [funnel.source] + ([funnel.history.source] if funnel.history else [])
-    workspace = Workspace.open(catalog, sources, funnel_date_columns(catalog, funnel))
+    workspace = workspace or Workspace.open(catalog, sources, funnel_date_columns(catalog, funnel))
     _check_columns(workspace, funnel)
     return workspace
 

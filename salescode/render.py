@@ -265,7 +265,7 @@ def write_funnel_table(
     """
     rows = frame.to_dicts()  # one row per stage x group: small
     optional = ["Days mean", "Value", "Days med."]  # left out in this order when space is short
-    hidden: set[str] = set() if by_labels else {"vs team"}
+    hidden: set[str] = set()
     bar_width = BAR_WIDTH
     table = _funnel_table(rows, by_labels, title, currency, bar_width, hidden)
     while _natural_width(console, table) > console.width and (bar_width > 8 or optional):
@@ -291,7 +291,7 @@ def _funnel_table(
     for label in by_labels.values():
         table.add_column(label, no_wrap=True)
     table.add_column("Stage", no_wrap=True)
-    shown = [i for i, header in enumerate(_FUNNEL_HEADERS) if header not in hidden]
+    shown = _funnel_columns(by_labels, hidden)
     for i in shown:
         table.add_column(_FUNNEL_HEADERS[i], justify="left" if i == 1 else "right", no_wrap=True)
     top = 0
@@ -308,11 +308,17 @@ def _funnel_table(
     return table
 
 
+def _funnel_columns(by_labels: dict[str, str], hidden: set[str] | frozenset[str] = frozenset()) -> list[int]:
+    """Indexes of the funnel cells to show: 'vs team' only with --by groups."""
+    hidden = hidden if by_labels else {*hidden, "vs team"}
+    return [i for i, header in enumerate(_FUNNEL_HEADERS) if header not in hidden]
+
+
 def write_funnel_markdown(
     frame: pl.DataFrame, out: IO[str], by_labels: dict[str, str], title: str, currency: str
 ) -> None:
     out.write(f"## {title}\n\n")
-    shown = [i for i, h in enumerate(_FUNNEL_HEADERS) if by_labels or h != "vs team"]
+    shown = _funnel_columns(by_labels)
     headers = [*by_labels.values(), "Stage", *(_FUNNEL_HEADERS[i] or "Bar" for i in shown)]
     rows, top = [], 0
     for row in frame.to_dicts():

@@ -6,7 +6,7 @@ from datetime import date
 
 from salescode.catalog import Catalog
 from salescode.engine import ReportRequest, date_columns, evaluate
-from salescode.funnel import build_funnel, open_funnel
+from salescode.funnel import build_funnel, funnel_date_columns, open_funnel
 from salescode.periods import ALL
 from salescode.workspace import Workspace
 
@@ -14,22 +14,26 @@ from salescode.workspace import Workspace
 def validate_catalog(catalog: Catalog) -> list[str]:
     """Evaluate every metric and funnel over all rows (which reads and parses every column they use).
 
-    Raises the first data problem as a SalescodeError; returns warnings.
+    Every source is inspected once, in one workspace shared by the checks. Raises the first data
+    problem as a SalescodeError; returns warnings.
     """
-    warnings = _join_collisions(catalog)
-    evaluate(catalog, ReportRequest(period=ALL), today=date.today())
+    dates = date_columns(catalog, list(catalog.metrics.values()))
     for funnel in catalog.funnels.values():
-        workspace = open_funnel(catalog, funnel)
+        for source, columns in funnel_date_columns(catalog, funnel).items():
+            dates[source] = dates.get(source, set()) | columns
+    workspace = Workspace.open(catalog, catalog.sources, dates)
+    warnings = _join_collisions(workspace)
+    evaluate(catalog, ReportRequest(period=ALL), today=date.today(), workspace=workspace)
+    for funnel in catalog.funnels.values():
+        open_funnel(catalog, funnel, workspace)
         warnings += build_funnel(workspace, funnel, ALL, by=(), cohort=False).warnings
     return warnings
 
 
-def _join_collisions(catalog: Catalog) -> list[str]:
+def _join_collisions(workspace: Workspace) -> list[str]:
     """Joined columns hidden because the left side has a column of the same name."""
-    sources = list(catalog.sources)
-    workspace = Workspace.open(catalog, sources, date_columns(catalog, list(catalog.metrics.values())))
     warnings = []
-    for name, source in catalog.sources.items():
+    for name, source in workspace.catalog.sources.items():
         columns = set(workspace.layouts[name].columns)
         for join in source.joins:
             brought = set(join.brings(list(workspace.layouts[join.source].columns)))
