@@ -352,7 +352,16 @@ def funnel(
     ] = None,
     catalog: CatalogOption = None,
     period: PeriodOption = None,
-    grain: GrainOpt = GrainOption.month,
+    grain: Annotated[
+        GrainOption | None,
+        typer.Option(
+            "--grain",
+            "-g",
+            help="Grain of the default period (default: month). With --cohort: a cohort table, one "
+            "row per creation period of this grain (over --period, default all).",
+            show_default=False,
+        ),
+    ] = None,
     by: ByOption = None,
     cohort: Annotated[
         bool,
@@ -380,48 +389,69 @@ def funnel(
     the period, followed to wherever they got: the honest view of conversion, though recent
     cohorts are still maturing.
 
+    Each step's conversion is compared with the previous period (vs prev.) and, with --by, with
+    the whole team (vs team); the bottleneck is the step furthest below the team, else the one
+    that fell most since the previous period, else the lowest conversion.
+
     \b
     Examples:
       salescode funnel                     # the first funnel, latest month with data
       salescode funnel pipeline --period 2025-Q3 --cohort
+      salescode funnel --cohort --grain month --period 2025    # conversion by creation month
       salescode funnel --period 2025 --by team --format csv > funnel.csv
     """
     from salescode.catalog import Grain
     from salescode.funnel import build_funnel, choose_funnel, latest_funnel_period, open_funnel
-    from salescode.periods import parse_period
+    from salescode.periods import ALL, parse_period
 
     with _user_errors():
         spec = _load(catalog)
         chosen = choose_funnel(spec, name)
+        cohort_grain = Grain(grain.value) if cohort and grain else None
         with _progress("Computing the funnel…"):
             workspace = open_funnel(spec, chosen)
             if period:
                 span = parse_period(period, today=_today(), week_start=spec.week_start)
+            elif cohort_grain:
+                span = ALL
             else:
-                span = latest_funnel_period(workspace, chosen, Grain(grain.value), _today())
-            result = build_funnel(workspace, chosen, span, tuple(by or ()), cohort, strict)
+                span = latest_funnel_period(
+                    workspace, chosen, Grain((grain or GrainOption.month).value), _today()
+                )
+            result = build_funnel(workspace, chosen, span, tuple(by or ()), cohort, strict, cohort_grain)
         for warning in result.warnings:
             _warn(warning)
         _write_funnel(spec, result, _resolve_format(fmt, output), output)
 
 
 def _write_funnel(spec: Catalog, result: FunnelReport, fmt: OutputFormat, output: Path | None) -> None:
+    from salescode import render
     from salescode.output import emit
-    from salescode.render import write_csv, write_funnel_markdown, write_funnel_table, write_json
 
-    view = "cohort created in" if result.cohort else "deals active in"
-    title = f"{spec.name} — {result.funnel.label} funnel, {view} {result.period.label}"
-    by_labels = {d: spec.dimensions[d].label for d in result.by}
+    if result.cohort_grain:
+        deals = f"by {result.cohort_grain.value} created, over {result.period.label}"
+    else:
+        deals = f"{'cohort created in' if result.cohort else 'deals active in'} {result.period.label}"
+    title = f"{spec.name} — {result.funnel.label} funnel, {deals}"
+    view = render.FunnelView(
+        title=title,
+        by_labels={d: spec.dimensions[d].label for d in result.by},
+        currency=spec.currency,
+        note=result.bottleneck_note,
+        show_previous=result.previous is not None,
+    )
 
     def write(out: Any) -> None:
         if fmt is OutputFormat.table:
-            write_funnel_table(result.frame, _table_console(out), by_labels, title, spec.currency)
+            table = render.write_cohort_table if result.cohort_grain else render.write_funnel_table
+            table(result.frame, _table_console(out), view)
         elif fmt is OutputFormat.csv:
-            write_csv(result.frame, out)
+            render.write_csv(result.frame, out)
         elif fmt is OutputFormat.json:
-            write_json(result.frame, out)
+            render.write_json(result.frame, out)
         else:
-            write_funnel_markdown(result.frame, out, by_labels, title, spec.currency)
+            markdown = render.write_cohort_markdown if result.cohort_grain else render.write_funnel_markdown
+            markdown(result.frame, out, view)
 
     emit(write, output)
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 
 import polars as pl
 
 from salescode.catalog import Catalog, Funnel, Grain, did_you_mean
 from salescode.errors import CatalogError, SalescodeError
 from salescode.expressions import sql_expr
-from salescode.periods import ALL, Period, grain_period
+from salescode.periods import ALL, Period, grain_label, grain_period, previous_period
 from salescode.workspace import Workspace, require_dimensions
 
 FUNNEL_COLUMNS = (
@@ -37,10 +38,18 @@ VALUE_COLUMNS = (
     "mean_days_in_stage",
     "value_reached",
     "vs_team",
+    "vs_previous",
     "bottleneck",
 )
+COHORT = "cohort"
 _FURTHEST = "__furthest"
 _LOST = "__lost"
+
+
+class BottleneckRule(StrEnum):
+    BELOW_TEAM = "below_team"  # with groups: the step furthest below the whole team's conversion
+    FELL_MOST = "fell_most"  # the step whose conversion fell most since the previous period
+    LOWEST = "lowest"  # the step with the lowest conversion
 
 
 @dataclass
@@ -52,6 +61,20 @@ class FunnelReport:
     cohort: bool
     strict: bool = False
     warnings: list[str] = field(default_factory=list)
+    previous: Period | None = None  # the period vs_previous compares with
+    bottleneck_rule: BottleneckRule = BottleneckRule.LOWEST
+    cohort_grain: Grain | None = None  # a cohort table: one funnel per creation period
+
+    @property
+    def bottleneck_note(self) -> str:
+        """How the marked bottleneck was chosen, in words."""
+        if self.bottleneck_rule is BottleneckRule.FELL_MOST:
+            assert self.previous is not None
+            return f"◀ bottleneck: the step whose conversion fell most since {self.previous.label}"
+        if self.bottleneck_rule is BottleneckRule.BELOW_TEAM:
+            whole = "all cohorts together" if self.cohort_grain else "the team's"
+            return f"◀ bottleneck: the step furthest below the conversion of {whole}"
+        return "◀ bottleneck: the step with the lowest conversion from the stage before"
 
 
 def choose_funnel(catalog: Catalog, name: str | None) -> Funnel:
@@ -175,37 +198,32 @@ def _furthest_from_stage_column(funnel: Funnel) -> pl.Expr:
     return pl.when(pl.col(_LOST)).then(lost_at).otherwise(_stage_index(funnel, funnel.stage))
 
 
-def build_funnel(
+@dataclass
+class _Staged:
+    """The funnel's deals in a period, each with its furthest stage (_FURTHEST) and lost flag."""
+
+    deals: pl.LazyFrame
+    days: pl.LazyFrame | None  # days in stage per (group, step), where dates allow
+    unknown: pl.LazyFrame | None  # stage values in neither stages nor lost, with their counts
+
+
+def _stage_deals(
     workspace: Workspace,
     funnel: Funnel,
-    period: Period,
+    deals: pl.LazyFrame,
     by: tuple[str, ...],
-    cohort: bool,
-    strict: bool = False,
-) -> FunnelReport:
-    """Reach, conversion, drop-off and time in stage for each stage (per --by group).
-
-    strict: a deal counts at a stage only if it entered every earlier stage too (history and
-    per-stage conditions; a current-stage column cannot tell, so it changes nothing there).
-    """
-    require_dimensions(workspace.catalog, by)
-    for dim in by:
-        if dim not in workspace.schemas[funnel.source]:
-            raise SalescodeError(
-                f"--by {dim}: funnel '{funnel.name}' source '{funnel.source}' has no column '{dim}'; "
-                "add a join that brings it in"
-            )
-    deals = _deals_in_period(workspace, funnel, period, cohort)
-    warnings: list[str] = []
-    unknown_query = None
+    strict: bool,
+) -> _Staged:
+    """Where each deal got to, from the stage column, the history or the per-stage conditions."""
+    unknown = None
     if funnel.stage:
         known = (
             [v for stage in funnel.stages for v in stage.values] + list(funnel.lost) + list(funnel.exclude)
         )
         stage_text = pl.col(funnel.stage).cast(pl.String)
-        unknown_query = (
+        unknown = (
             deals.filter(~stage_text.is_in(known) | stage_text.is_null())
-            .group_by(pl.col(funnel.stage).cast(pl.String).alias("value"))
+            .group_by(stage_text.alias("value"))
             .len()
             .sort("len", descending=True)
         )
@@ -221,46 +239,113 @@ def build_funnel(
         days = _days_from_entered_columns(funnel, deals, by)
     else:
         deals = deals.with_columns(_furthest_from_stage_column(funnel).alias(_FURTHEST))
-    counts = _reach_query(funnel, deals, by)
+    return _Staged(deals, days, unknown)
+
+
+def reach_query(
+    workspace: Workspace,
+    funnel: Funnel,
+    period: Period,
+    by: tuple[str, ...],
+    cohort: bool = False,
+    strict: bool = False,
+) -> pl.LazyFrame:
+    """Per group, the deals that reached each stage: columns `reached\x1f<step index>` (and
+    dropped, value). Lazy, so a report can collect it with its other queries."""
+    deals = _deals_in_period(workspace, funnel, period, cohort)
+    return _reach_query(funnel, _stage_deals(workspace, funnel, deals, by, strict).deals, by)
+
+
+def build_funnel(
+    workspace: Workspace,
+    funnel: Funnel,
+    period: Period,
+    by: tuple[str, ...],
+    cohort: bool,
+    strict: bool = False,
+    cohort_grain: Grain | None = None,
+) -> FunnelReport:
+    """Reach, conversion, drop-off and time in stage for each stage (per --by group).
+
+    strict: a deal counts at a stage only if it entered every earlier stage too (history and
+    per-stage conditions; a current-stage column cannot tell, so it changes nothing there).
+    cohort_grain: a cohort table, one funnel per creation period of this grain (a `cohort` column).
+    Each step is compared with the previous period and, with groups, with the whole team.
+    """
+    require_dimensions(workspace.catalog, by)
+    for dim in by:
+        if dim not in workspace.schemas[funnel.source]:
+            raise SalescodeError(
+                f"--by {dim}: funnel '{funnel.name}' source '{funnel.source}' has no column '{dim}'; "
+                "add a join that brings it in"
+            )
+    groups = by
+    deals = _deals_in_period(workspace, funnel, period, cohort or cohort_grain is not None)
+    if cohort_grain is not None:
+        assert funnel.cohort is not None  # _deals_in_period has checked
+        label = grain_label(pl.col(funnel.cohort), cohort_grain, workspace.catalog.week_start)
+        deals = deals.filter(pl.col(funnel.cohort).is_not_null()).with_columns(label.alias(COHORT))
+        groups = (COHORT, *by)
+    staged = _stage_deals(workspace, funnel, deals, groups, strict)
+    previous = None if cohort_grain else previous_period(period, workspace.catalog.week_start)
+    queries: dict[str, pl.LazyFrame] = {"counts": _reach_query(funnel, staged.deals, groups)}
+    if previous is not None:
+        queries["previous"] = reach_query(workspace, funnel, previous, by, cohort, strict)
+    if staged.days is not None:
+        queries["days"] = staged.days
+    if staged.unknown is not None:
+        queries["unknown"] = staged.unknown
+    if funnel.cohort and (not period.is_all or cohort_grain is not None):
+        queries["undated"] = workspace.frames[funnel.source].select(pl.col(funnel.cohort).is_null().sum())
     occurring = _occurring_stage_queries(workspace, funnel)
-    undated = None
-    if funnel.cohort and not period.is_all:
-        # Deals without the cohort date cannot be placed in a period: say so, never drop silently.
-        undated = workspace.frames[funnel.source].select(pl.col(funnel.cohort).is_null().sum())
+    queries |= {f"occurring\x1f{where}": query for where, query in occurring}
     checks = workspace.key_checks([funnel.source])
-    queries = (
-        [counts, *checks.values()]
-        + ([days] if days is not None else [])
-        + ([unknown_query] if unknown_query is not None else [])
-        + [query for _, query in occurring]
-        + ([undated] if undated is not None else [])
-    )
     try:
-        frames = pl.collect_all(queries)
+        collected = pl.collect_all([*queries.values(), *checks.values()])
     except pl.exceptions.PolarsError as exc:
         raise workspace.explain_failure(exc) from exc
-    counted, rest = frames[0], frames[1:]
-    workspace.raise_on_repeated_keys({source: rest.pop(0) for source in checks})
-    day_frame = rest.pop(0) if days is not None else None
-    if unknown_query is not None:
-        unknown = rest.pop(0)
-        if unknown.height:
-            listed = ", ".join(f"'{v}' ({n})" for v, n in unknown.iter_rows())
-            warnings.append(
-                f"funnel '{funnel.name}': {unknown['len'].sum()} deal(s) left out, their stage is in neither "
-                f"stages nor lost: {listed}; list such values under exclude: to leave them out quietly"
-            )
-    if undated is not None:
-        missing = rest.pop().item()
-        if missing:
-            warnings.append(
-                f"funnel '{funnel.name}': {missing} deal(s) with an empty {funnel.cohort} are left out "
-                "(they cannot be placed in a period); --period all includes them"
-            )
-    present = {value for frame in rest for value in frame.to_series().drop_nulls().to_list()}
-    warnings += _absent_stages(funnel, " or ".join(where for where, _ in occurring), present)
-    frame = _tidy(funnel, counted, day_frame, by)
-    return FunnelReport(frame, funnel, period, by, cohort, strict, warnings)
+    frames = dict(zip(queries, collected, strict=False))
+    workspace.raise_on_repeated_keys(dict(zip(checks, collected[len(queries) :], strict=True)))
+    # Deals without the cohort date cannot be placed in a period: say so, never drop silently.
+    hint = (
+        "they have no cohort"
+        if cohort_grain
+        else "they cannot be placed in a period; --period all includes them"
+    )
+    warnings = _stage_warnings(funnel, frames, " or ".join(where for where, _ in occurring), hint)
+    frame = _tidy(funnel, frames["counts"], frames.get("days"), groups, frames.get("previous"))
+    rule = _bottleneck_rule(frame, groups, previous)
+    frame = frame.with_columns(_bottleneck(rule, groups).alias("bottleneck")).select(
+        *FUNNEL_COLUMNS, *groups, *VALUE_COLUMNS
+    )
+    return FunnelReport(frame, funnel, period, by, cohort, strict, warnings, previous, rule, cohort_grain)
+
+
+def _stage_warnings(
+    funnel: Funnel, frames: dict[str, pl.DataFrame], where: str, undated_hint: str
+) -> list[str]:
+    """Deals left out (unknown stage, no date to place them) and stages that never occur."""
+    warnings = []
+    unknown = frames.get("unknown")
+    if unknown is not None and unknown.height:
+        listed = ", ".join(f"'{v}' ({n})" for v, n in unknown.iter_rows())
+        warnings.append(
+            f"funnel '{funnel.name}': {unknown['len'].sum()} deal(s) left out, their stage is in neither "
+            f"stages nor lost: {listed}; list such values under exclude: to leave them out quietly"
+        )
+    undated = frames.get("undated")
+    if undated is not None and undated.item():
+        warnings.append(
+            f"funnel '{funnel.name}': {undated.item()} deal(s) with an empty {funnel.cohort} are left out "
+            f"({undated_hint})"
+        )
+    present = {
+        value
+        for key, frame in frames.items()
+        if key.startswith("occurring")
+        for value in frame.to_series().drop_nulls().to_list()
+    }
+    return warnings + _absent_stages(funnel, where, present)
 
 
 def _occurring_stage_queries(workspace: Workspace, funnel: Funnel) -> list[tuple[str, pl.LazyFrame]]:
@@ -409,11 +494,8 @@ def _reach_query(funnel: Funnel, deals: pl.LazyFrame, by: tuple[str, ...]) -> pl
     return deals.select(aggregations)
 
 
-def _tidy(
-    funnel: Funnel, counted: pl.DataFrame, days: pl.DataFrame | None, by: tuple[str, ...]
-) -> pl.DataFrame:
-    """One row per stage (x group); conversions computed on the small counted frame."""
-    stage_count = len(funnel.stages)
+def _long(counted: pl.DataFrame, by: tuple[str, ...]) -> pl.DataFrame:
+    """The wide per-group counts as one row per group x step_index, a column per measure."""
     long = (
         counted.unpivot(index=list(by), variable_name="key", value_name="n")
         .with_columns(
@@ -422,11 +504,39 @@ def _tidy(
         .unnest("key")
         .with_columns(pl.col("step_index").cast(pl.Int32))
     )
-    frame = long.pivot(on="measure", index=[*by, "step_index"], values="n").sort(
-        [*by, "step_index"], nulls_last=True
+    frame = long.pivot(on="measure", index=[*by, "step_index"], values="n")
+    # No groups at all (--by over an empty period): no measure columns to pivot into.
+    missing = [m for m in ("reached", "dropped", "value") if m not in frame.columns]
+    frame = frame.with_columns(pl.lit(None, pl.Float64).alias(m) for m in missing)
+    return frame.sort([*by, "step_index"], nulls_last=True)
+
+
+def _conversions(frame: pl.DataFrame, by: tuple[str, ...]) -> pl.DataFrame:
+    """conversion = reached(k) / reached(k-1) and overall = reached(k) / reached(first), per group."""
+    reached = pl.col("reached").cast(pl.Float64)
+    # Windows even without groups: a division by a scalar may be folded into a multiplication by its
+    # reciprocal (7/10 -> 0.7000000000000001); element-wise division stays exact.
+    window = list(by) or pl.lit(0)
+    first = reached.first().over(window)
+    before = reached.shift(1).over(window)
+    return frame.with_columns(
+        pl.when(before != 0).then(reached / before).alias("conversion"),
+        pl.when(first != 0).then(reached / first).alias("overall"),
     )
-    if "value" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.Float64).alias("value"))
+
+
+def _tidy(
+    funnel: Funnel,
+    counted: pl.DataFrame,
+    days: pl.DataFrame | None,
+    by: tuple[str, ...],
+    previous: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """One row per stage (x group); conversions computed on the small counted frame.
+
+    previous: the counts of the period before (grouped by the same dimensions), for vs_previous.
+    """
+    frame = _conversions(_long(counted, by), by)
     if days is not None:
         frame = frame.join(days, on=[*by, "step_index"], how="left", nulls_equal=True)
     else:
@@ -434,48 +544,52 @@ def _tidy(
             pl.lit(None, pl.Float64).alias("median_days_in_stage"),
             pl.lit(None, pl.Float64).alias("mean_days_in_stage"),
         )
-    over = list(by) or None
-    reached = pl.col("reached").cast(pl.Float64)
-    # Windows even without groups: a division by a scalar may be folded into a multiplication by its
-    # reciprocal (7/10 -> 0.7000000000000001); element-wise division stays exact.
-    window = over or pl.lit(0)
-    first = reached.first().over(window)
-    before = reached.shift(1).over(window)
-    frame = frame.with_columns(
-        pl.when(before != 0).then(reached / before).alias("conversion"),
-        pl.when(first != 0).then(reached / first).alias("overall"),
-    )
-    if over:
-        # Each group against the whole team: the bottleneck is the step furthest below the team.
-        team = frame.group_by("step_index").agg(pl.col("reached").sum().cast(pl.Float64).alias("__team"))
-        team = team.sort("step_index").with_columns(
-            pl.when(pl.col("__team").shift(1) != 0)
-            .then(pl.col("__team") / pl.col("__team").shift(1))
-            .alias("__team_conversion")
-        )
-        frame = frame.join(team.drop("__team"), on="step_index", how="left").with_columns(
-            (pl.col("conversion") - pl.col("__team_conversion")).alias("vs_team")
-        )
-        gap = pl.col("vs_team")
-        worst = gap.min().over(over)
-        bottleneck = gap.is_not_null() & (gap == worst) & (gap < 0)
+    if by:
+        # Each group against the whole team: conversion from reached summed over the groups.
+        team = _conversions(frame.group_by("step_index").agg(pl.col("reached").sum()).sort("step_index"), ())
+        frame = frame.join(
+            team.select("step_index", pl.col("conversion").alias("__team")), on="step_index", how="left"
+        ).with_columns((pl.col("conversion") - pl.col("__team")).alias("vs_team"))
     else:
-        # The step with the lowest conversion from the stage before.
         frame = frame.with_columns(pl.lit(None, pl.Float64).alias("vs_team"))
-        bottleneck = pl.col("conversion").is_not_null() & (pl.col("conversion") == pl.col("conversion").min())
+    if previous is not None:
+        before = _conversions(_long(previous, by), by).select(
+            *by, "step_index", pl.col("conversion").alias("__previous")
+        )
+        frame = frame.join(before, on=[*by, "step_index"], how="left", nulls_equal=True).with_columns(
+            (pl.col("conversion") - pl.col("__previous")).alias("vs_previous")
+        )
+    else:
+        frame = frame.with_columns(pl.lit(None, pl.Float64).alias("vs_previous"))
     stages = [stage.name for stage in funnel.stages]
-    frame = frame.with_columns(
+    return frame.with_columns(
         pl.lit(funnel.name).alias("funnel"),
         pl.col("step_index")
-        .replace_strict(list(range(stage_count)), stages, return_dtype=pl.String)
+        .replace_strict(list(range(len(stages))), stages, return_dtype=pl.String)
         .alias("stage"),
         (pl.col("step_index") + 1).alias("step"),
-        bottleneck.alias("bottleneck"),
         pl.col("reached").cast(pl.Int64),
         pl.col("dropped").cast(pl.Int64),
         pl.col("value").alias("value_reached"),
     )
-    return frame.select(*FUNNEL_COLUMNS, *by, *VALUE_COLUMNS)
+
+
+def _bottleneck_rule(frame: pl.DataFrame, by: tuple[str, ...], previous: Period | None) -> BottleneckRule:
+    if by:
+        return BottleneckRule.BELOW_TEAM
+    if previous is not None and (frame["vs_previous"] < 0).any():
+        return BottleneckRule.FELL_MOST
+    return BottleneckRule.LOWEST
+
+
+def _bottleneck(rule: BottleneckRule, by: tuple[str, ...]) -> pl.Expr:
+    """True on each group's bottleneck step (the worst, below zero where it is a gap)."""
+    if rule is BottleneckRule.LOWEST:
+        conversion = pl.col("conversion")
+        return conversion.is_not_null() & (conversion == conversion.min())
+    gap = pl.col("vs_team" if rule is BottleneckRule.BELOW_TEAM else "vs_previous")
+    worst = gap.min().over(list(by)) if by else gap.min()
+    return (gap.is_not_null() & (gap == worst) & (gap < 0)).fill_null(False)
 
 
 def latest_funnel_period(workspace: Workspace, funnel: Funnel, grain: Grain, today: date) -> Period:

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import polars as pl
+
 from salescode.catalog import Grain
 from salescode.errors import PeriodError
 
@@ -189,3 +191,18 @@ def _relative(value: str, today: date, week_start: str) -> Period | None:
             return None
         return _range(today - timedelta(days=days - 1), today + timedelta(days=1))
     return None
+
+
+def grain_label(day: pl.Expr, grain: Grain, week_start: str = "monday") -> pl.Expr:
+    """The label of the grain period holding each date, as `grain_period(...).label` writes it."""
+    if grain is Grain.DAY:
+        return day.dt.strftime("%Y-%m-%d")
+    if grain is Grain.WEEK:
+        # A week is labelled with the ISO week holding most of its days: that of its fourth day.
+        offset = (day.dt.weekday() - 1 - WEEKDAYS.index(week_start)) % 7
+        return (day - pl.duration(days=offset) + pl.duration(days=3)).dt.strftime("%G-W%V")
+    if grain is Grain.MONTH:
+        return day.dt.strftime("%Y-%m")
+    if grain is Grain.QUARTER:
+        return pl.format("{}-Q{}", day.dt.year(), day.dt.quarter())
+    return day.dt.year().cast(pl.String)

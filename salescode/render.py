@@ -226,13 +226,29 @@ def _days(value: float | None) -> str:
     return EMPTY if value is None else f"{value:,.1f}"
 
 
+@dataclass(frozen=True)
+class FunnelView:
+    """What a funnel table shows besides the figures."""
+
+    title: str
+    by_labels: dict[str, str]  # --by dimension -> label
+    currency: str
+    note: str  # how the bottleneck was chosen
+    show_previous: bool = False  # a 'vs prev.' column (the change since the previous period)
+
+
+def _points(value: float | None) -> str:
+    return EMPTY if value is None else f"{value * 100:+.1f} pts"
+
+
 def funnel_cells(row: dict, top: int, currency: str, bar_width: int = BAR_WIDTH) -> list[str]:
     money = MetricStyle("currency", currency=currency)
     return [
         f"{row['reached']:,}",
         _bar(row["reached"], top, bar_width),
         _percent(row["conversion"]) + (" ◀" if row["bottleneck"] else "  "),
-        EMPTY if row["vs_team"] is None else f"{row['vs_team'] * 100:+.1f} pts",
+        _points(row["vs_team"]),
+        _points(row["vs_previous"]),
         _percent(row["overall"]),
         f"{row['dropped']:,}",
         _days(row["median_days_in_stage"]),
@@ -246,19 +262,16 @@ _FUNNEL_HEADERS = (
     "",
     "Conversion",
     "vs team",
+    "vs prev.",
     "Overall",
     "Dropped",
     "Days med.",
     "Days mean",
     "Value",
 )
-BOTTLENECK_NOTE = "◀ bottleneck: the step with the lowest conversion from the stage before"
-BOTTLENECK_NOTE_BY = "◀ bottleneck: the step furthest below the team's conversion"
 
 
-def write_funnel_table(
-    frame: pl.DataFrame, console: Console, by_labels: dict[str, str], title: str, currency: str
-) -> None:
+def write_funnel_table(frame: pl.DataFrame, console: Console, view: FunnelView) -> None:
     """The funnel as a table with a bar per stage; one block of stages per --by group.
 
     On a narrow terminal the bar shrinks, then the least essential columns are left out.
@@ -267,31 +280,29 @@ def write_funnel_table(
     optional = ["Days mean", "Value", "Days med."]  # left out in this order when space is short
     hidden: set[str] = set()
     bar_width = BAR_WIDTH
-    table = _funnel_table(rows, by_labels, title, currency, bar_width, hidden)
+    table = _funnel_table(rows, view, bar_width, hidden)
     while _natural_width(console, table) > console.width and (bar_width > 8 or optional):
         if bar_width > 8:
             bar_width = max(8, bar_width - 8)
         else:
             hidden.add(optional.pop(0))
-        table = _funnel_table(rows, by_labels, title, currency, bar_width, hidden)
+        table = _funnel_table(rows, view, bar_width, hidden)
     console.print(table)
 
 
-def _funnel_table(
-    rows: list[dict], by_labels: dict[str, str], title: str, currency: str, bar_width: int, hidden: set[str]
-) -> Table:
+def _funnel_table(rows: list[dict], view: FunnelView, bar_width: int, hidden: set[str]) -> Table:
     table = Table(
-        title=title,
-        caption=BOTTLENECK_NOTE_BY if by_labels else BOTTLENECK_NOTE,
+        title=view.title,
+        caption=view.note,
         box=box.SIMPLE_HEAVY,
         title_justify="left",
         caption_justify="left",
         pad_edge=False,
     )
-    for label in by_labels.values():
+    for label in view.by_labels.values():
         table.add_column(label, no_wrap=True)
     table.add_column("Stage", no_wrap=True)
-    shown = _funnel_columns(by_labels, hidden)
+    shown = _funnel_columns(view, hidden)
     for i in shown:
         table.add_column(_FUNNEL_HEADERS[i], justify="left" if i == 1 else "right", no_wrap=True)
     top = 0
@@ -299,33 +310,83 @@ def _funnel_table(
         first = row["step"] == 1
         if first:
             top = row["reached"]
-        cells: list[str | Text] = list(funnel_cells(row, top, currency, bar_width))
+        cells: list[str | Text] = list(funnel_cells(row, top, view.currency, bar_width))
         cells[1] = Text(str(cells[1]), style="cyan")
         cells[2] = Text(str(cells[2]), style="bold red" if row["bottleneck"] else "")
-        groups = [_cell(row[d]) if first else "" for d in by_labels]
+        groups = [_cell(row[d]) if first else "" for d in view.by_labels]
         last = i + 1 == len(rows) or rows[i + 1]["step"] == 1
-        table.add_row(*groups, row["stage"], *(cells[j] for j in shown), end_section=bool(by_labels) and last)
+        table.add_row(
+            *groups, row["stage"], *(cells[j] for j in shown), end_section=bool(view.by_labels) and last
+        )
     return table
 
 
-def _funnel_columns(by_labels: dict[str, str], hidden: set[str] | frozenset[str] = frozenset()) -> list[int]:
-    """Indexes of the funnel cells to show: 'vs team' only with --by groups."""
-    hidden = hidden if by_labels else {*hidden, "vs team"}
+def _funnel_columns(view: FunnelView, hidden: set[str] | frozenset[str] = frozenset()) -> list[int]:
+    """Indexes of the funnel cells to show: 'vs team' only with --by groups, 'vs prev.' only
+    without them and when there is a previous period."""
+    hidden = {*hidden, "vs prev."} if view.by_labels or not view.show_previous else set(hidden)
+    if not view.by_labels:
+        hidden.add("vs team")
     return [i for i, header in enumerate(_FUNNEL_HEADERS) if header not in hidden]
 
 
-def write_funnel_markdown(
-    frame: pl.DataFrame, out: IO[str], by_labels: dict[str, str], title: str, currency: str
-) -> None:
-    out.write(f"## {title}\n\n")
-    shown = _funnel_columns(by_labels)
-    headers = [*by_labels.values(), "Stage", *(_FUNNEL_HEADERS[i] or "Bar" for i in shown)]
+def write_funnel_markdown(frame: pl.DataFrame, out: IO[str], view: FunnelView) -> None:
+    out.write(f"## {view.title}\n\n")
+    shown = _funnel_columns(view)
+    headers = [*view.by_labels.values(), "Stage", *(_FUNNEL_HEADERS[i] or "Bar" for i in shown)]
     rows, top = [], 0
     for row in frame.to_dicts():
         if row["step"] == 1:
             top = row["reached"]
-        cells = funnel_cells(row, top, currency)
-        rows.append([*[_cell(row[d]) for d in by_labels], row["stage"], *(cells[i].rstrip() for i in shown)])
-    numeric = {i for i, h in enumerate(headers) if h not in ("Stage", "Bar", *by_labels.values())}
+        cells = funnel_cells(row, top, view.currency)
+        rows.append(
+            [*[_cell(row[d]) for d in view.by_labels], row["stage"], *(cells[i].rstrip() for i in shown)]
+        )
+    numeric = {i for i, h in enumerate(headers) if h not in ("Stage", "Bar", *view.by_labels.values())}
     write_markdown(rows, headers, out, right=numeric)
-    out.write(f"\n{BOTTLENECK_NOTE_BY if by_labels else BOTTLENECK_NOTE}\n")
+    out.write(f"\n{view.note}\n")
+
+
+def _cohort_cell(row: dict) -> str:
+    if row["step"] == 1:
+        return f"{row['reached']:,}"
+    return f"{row['reached']:,} ({_percent(row['overall'])})" + (" ◀" if row["bottleneck"] else "")
+
+
+def _cohort_rows(frame: pl.DataFrame, groups: list[str]) -> tuple[list[str], list[list[str]]]:
+    """One row per cohort (x group): the group cells, then a cell per stage."""
+    stages = frame.select("step", "stage").unique().sort("step")["stage"].to_list()
+    rows = []
+    for keys, part in frame.group_by(groups, maintain_order=True):
+        rows.append([_cell(k) for k in keys] + [_cohort_cell(r) for r in part.sort("step").to_dicts()])
+    return stages, rows
+
+
+def write_cohort_table(frame: pl.DataFrame, console: Console, view: FunnelView) -> None:
+    """A cohort table: a row per creation period (x --by group), the deals of the cohort at the
+    first stage, then how many reached each later stage (and the share of the cohort)."""
+    groups = ["cohort", *view.by_labels]
+    stages, rows = _cohort_rows(frame, groups)
+    table = Table(
+        title=view.title,
+        caption=view.note,
+        box=box.SIMPLE_HEAVY,
+        title_justify="left",
+        caption_justify="left",
+    )
+    for header in ["Cohort", *view.by_labels.values()]:
+        table.add_column(header, no_wrap=True)
+    for stage in stages:
+        table.add_column(stage, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def write_cohort_markdown(frame: pl.DataFrame, out: IO[str], view: FunnelView) -> None:
+    groups = ["cohort", *view.by_labels]
+    stages, rows = _cohort_rows(frame, groups)
+    out.write(f"## {view.title}\n\n")
+    headers = ["Cohort", *view.by_labels.values(), *stages]
+    write_markdown(rows, headers, out, right=set(range(len(groups), len(headers))))
+    out.write(f"\n{view.note}\n")

@@ -53,6 +53,7 @@ COLUMNS = [
     "mean_days_in_stage",
     "value_reached",
     "vs_team",
+    "vs_previous",
     "bottleneck",
 ]
 FIVE = ["Lead", "Qualified", "Demo", "Proposal", "Won"]
@@ -182,7 +183,11 @@ def test_stage_column_period_counts_deals_active_in_it():
         dropped=[0, 0, 0, 2, 0],  # A06, A09
         # 100+200+300+400+500+600+700+900 = 3700; 3600; 3400; 400+500+600+700+900 = 3100; 900
         value_reached=[3700, 3600, 3400, 3100, 900],
-        bottleneck=[False, False, False, False, True],
+        # The previous period, 2025-Q2, holds A02 (1), A04 (4), A07 (3) and A08 (lost: 3):
+        # reached 4, 4, 3, 3, 1 -> conversion -, 1, 3/4, 1, 1/3.
+        vs_previous=[None, 7 / 8 - 1, 6 / 7 - 3 / 4, 5 / 6 - 1, 2 / 5 - 1 / 3],
+        # The bottleneck is the step whose conversion fell most: Proposal (-1/6; Qualified -1/8).
+        bottleneck=[False, False, False, True, False],
     )
     # Left out in the period: A11 (Nurture) and A13 (On Hold); A12 is created after it.
     (line,) = warnings(stderr)
@@ -202,7 +207,9 @@ def test_stage_column_cohort_counts_deals_created_in_period():
         dropped=[0, 0, 0, 2, 0],
         # 100+300+500+600+900 = 2400; 2300; 2300; 500+600+900 = 2000; 500
         value_reached=[2400, 2300, 2300, 2000, 500],
-        bottleneck=[False, False, False, False, True],
+        # Created in 2025-Q2: A02 (1), A04 (4), A07 (3): reached 3, 3, 2, 2, 1 -> -, 1, 2/3, 1, 1/2.
+        vs_previous=[None, 4 / 5 - 1, 1 - 2 / 3, 3 / 4 - 1, 1 / 3 - 1 / 2],
+        bottleneck=[False, False, False, True, False],  # Proposal fell most (-0.25)
     )
     (line,) = warnings(stderr)
     assert re.search(r"Nurture\W+1\b", line) and re.search(r"On Hold\W+1\b", line), line
@@ -278,6 +285,8 @@ def test_stage_column_empty_stages_and_zero_denominators():
         overall=[1.0, 0.0, 0.0, 0.0, 0.0],
         dropped=[0] * 5,
         value_reached=[1000, 0, 0, 0, 0],
+        # No deal was created in 2025-09: nothing to compare with, so the lowest conversion.
+        vs_previous=[None] * 5,
         bottleneck=[False, True, False, False, False],
     )
     # By rep: ben alone, so he is the team: vs_team 0 where both conversions exist, no bottleneck.
@@ -681,17 +690,22 @@ def sample_db():
 
 # The deals of the funnel: --period all = every deal; active = created before the end and not closed
 # before the start (open deals have no close date); cohort = created in [start, end).
-Q3 = ("2025-07-01", "2025-10-01")
+Q2, Q3 = ("2025-04-01", "2025-07-01"), ("2025-07-01", "2025-10-01")
+
+
+def active(start: str, end: str) -> str:
+    return f"created < DATE '{end}' AND (closed IS NULL OR closed >= DATE '{start}')"
+
+
+def created(start: str, end: str) -> str:
+    return f"created >= DATE '{start}' AND created < DATE '{end}'"
+
+
+# case: (arguments, the deals of the period, those of the period before (None for all))
 SAMPLE_CASES = {
-    "Q3": (
-        ["--period", "2025-Q3"],
-        f"created < DATE '{Q3[1]}' AND (closed IS NULL OR closed >= DATE '{Q3[0]}')",
-    ),
-    "all": (["--period", "all"], "TRUE"),
-    "Q3-cohort": (
-        ["--period", "2025-Q3", "--cohort"],
-        f"created >= DATE '{Q3[0]}' AND created < DATE '{Q3[1]}'",
-    ),
+    "Q3": (["--period", "2025-Q3"], active(*Q3), active(*Q2)),
+    "all": (["--period", "all"], "TRUE", None),
+    "Q3-cohort": (["--period", "2025-Q3", "--cohort"], created(*Q3), created(*Q2)),
 }
 
 
@@ -770,7 +784,7 @@ def _bottlenecks(values: list) -> list[bool]:
 @pytest.mark.parametrize("strict", [False, True], ids=["default", "strict"])
 @pytest.mark.parametrize("case", list(SAMPLE_CASES))
 def test_sample_funnel_matches_duckdb(sample_db, case, strict):
-    args, where = SAMPLE_CASES[case]
+    args, where, where_before = SAMPLE_CASES[case]
     rows, _ = funnel(SAMPLE, "pipeline", *args, *(["--strict"] if strict else []))
     expected = sample_expected(sample_db, where, strict)
     assert [row["stage"] for row in rows] == SAMPLE_STAGES
@@ -779,11 +793,19 @@ def test_sample_funnel_matches_duckdb(sample_db, case, strict):
     check(rows, **{name: [e[name] for e in expected] for name in figures})
     assert rows[0]["reached"] > 100  # a real check: the period holds many deals
     conversions = [e["conversion"] for e in expected]
-    check(rows, vs_team=[None] * 6, bottleneck=_bottlenecks(conversions))
+    if where_before is None:
+        check(rows, vs_team=[None] * 6, vs_previous=[None] * 6, bottleneck=_bottlenecks(conversions))
+        return
+    before = [e["conversion"] for e in sample_expected(sample_db, where_before, strict)]
+    changes = [None if c is None or b is None else c - b for c, b in zip(conversions, before, strict=True)]
+    fell = [c if c is not None and c < 0 else None for c in changes]
+    # The step whose conversion fell most since the previous period; none fell: the lowest.
+    expected_bottleneck = _bottlenecks(fell) if any(fell) else _bottlenecks(conversions)
+    check(rows, vs_team=[None] * 6, vs_previous=changes, bottleneck=expected_bottleneck)
 
 
 def test_sample_funnel_by_team_matches_duckdb(sample_db):
-    args, where = SAMPLE_CASES["Q3"]
+    args, where, _ = SAMPLE_CASES["Q3"]
     rows, _ = funnel(SAMPLE, "pipeline", *args, "--by", "team")
     expected = sample_expected(sample_db, where, strict=False, by="team")
     teams = sorted({e["group"] for e in expected})
