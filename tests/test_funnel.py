@@ -249,6 +249,19 @@ def test_stage_column_by_rep_lost_stage():
     )
 
 
+def test_stage_column_by_rep_vs_previous_period():
+    # 2025-Q3 against 2025-Q2, per rep (deals active in each; lost deals count up to Proposal).
+    rows, _ = funnel(STAGE_COLUMN, "cumulative", "--period", "2025-Q3", "--by", "rep")
+    # ana Q3: A01 0, A02 1, A03 2, A04 4, A05 4, A06 3 -> 6, 5, 4, 3, 2; Q2: A02 1, A04 4 -> 2, 2, 1, 1, 1
+    check(
+        group(rows, "rep", "ana"),
+        reached=[6, 5, 4, 3, 2],
+        vs_previous=[None, 5 / 6 - 1, 4 / 5 - 1 / 2, 3 / 4 - 1, 2 / 3 - 1],
+    )
+    # ben Q3: A07 3, A09 3; Q2: A07 3, A08 3 -> 2, 2, 2, 2, 0 both: no change
+    check(group(rows, "rep", "ben"), reached=[2, 2, 2, 2, 0], vs_previous=[None, 0.0, 0.0, 0.0, 0.0])
+
+
 def test_stage_column_by_rep_cumulative():
     rows, _ = funnel(STAGE_COLUMN, "cumulative", "--period", "all", "--by", "rep")
     team = [None, 8 / 10, 7 / 8, 6 / 7, 2 / 6]
@@ -311,6 +324,58 @@ def test_stage_column_empty_stages_and_zero_denominators():
         value_reached=[0] * 5,
         bottleneck=[False] * 5,
     )
+
+
+def test_stage_column_cohort_table_by_quarter_created():
+    # One funnel per quarter of creation (A11..A13: unknown stage, A14: excluded):
+    # Q1 A08 (lost, 3); Q2 A02 1, A04 4, A07 3; Q3 A01 0, A03 2, A05 4, A06 3, A09 3; Q4 A10 0.
+    rows, stderr = funnel(STAGE_COLUMN, "cumulative", "--cohort", "--grain", "quarter")
+    assert list(rows[0]) == COLUMNS[:3] + ["cohort"] + COLUMNS[3:]
+    assert [row["cohort"] for row in rows] == [f"2025-Q{q}" for q in (1, 2, 3, 4) for _ in FIVE]
+    # All cohorts together: 10, 8, 7, 6, 2 -> conversion -, .8, 7/8, 6/7, 1/3.
+    team = [None, 0.8, 7 / 8, 6 / 7, 1 / 3]
+    cases = {
+        "2025-Q1": ([1, 1, 1, 1, 0], [None, 1, 1, 1, 0], 4),  # Won: 0 - 1/3
+        "2025-Q2": ([3, 3, 2, 2, 1], [None, 1, 2 / 3, 1, 1 / 2], 2),  # Demo: 2/3 - 7/8
+        "2025-Q3": ([5, 4, 4, 3, 1], [None, 0.8, 1, 3 / 4, 1 / 3], 3),  # Proposal: 3/4 - 6/7
+        "2025-Q4": ([1, 0, 0, 0, 0], [None, 0, None, None, None], 1),  # Qualified: 0 - 0.8
+    }
+    for cohort, (reached, conversion, worst) in cases.items():
+        gaps = [None if c is None else c - t for c, t in zip(conversion, team, strict=True)]
+        check(
+            group(rows, "cohort", cohort),
+            stage=FIVE,
+            reached=reached,
+            conversion=conversion,
+            overall=[r / reached[0] for r in reached],
+            vs_team=gaps,
+            vs_previous=[None] * 5,
+            bottleneck=[i == worst for i in range(5)],
+        )
+    # The period bounds the cohorts; deals left out for their stage are still named.
+    rows, stderr = funnel(STAGE_COLUMN, "cumulative", "--cohort", "--grain", "month", "--period", "2025-Q2")
+    assert sorted({row["cohort"] for row in rows}) == ["2025-04", "2025-05", "2025-06"]
+    assert [row["reached"] for row in rows if row["step"] == 1] == [1, 1, 1]
+
+
+def test_cohort_table_renders_a_row_per_cohort():
+    for fmt in ("table", "markdown"):
+        result = run(
+            "funnel",
+            "cumulative",
+            "--cohort",
+            "--grain",
+            "quarter",
+            "--catalog",
+            str(STAGE_COLUMN),
+            "-f",
+            fmt,
+        )
+        assert result.exit_code == 0, result.stderr
+        lines = [line for line in result.stdout.splitlines() if "2025-Q" in line]
+        assert len(lines) == 4, result.stdout
+        # Q2: 3 deals; Won reached by 1 of them (33.3%), its Demo step the furthest below the rest.
+        assert re.search(r"2025-Q2\W+3\W+3 \(100\.0%\)\W+2 \(66\.7%\) ◀", lines[1]), lines[1]
 
 
 def test_stage_column_stage_that_never_occurs_warns_with_did_you_mean():

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import polars as pl
 import pytest
 
 from salescode.errors import PeriodError
-from salescode.periods import ALL, Period, parse_period, previous_period
+from salescode.catalog import Grain
+from salescode.periods import ALL, WEEKDAYS, Period, grain_label, grain_period, parse_period, previous_period
 
 # A Wednesday in the middle of Q3: the week (Monday start) is 2025-09-15 .. 2025-09-21.
 TODAY = date(2025, 9, 17)
@@ -307,3 +309,18 @@ def test_bad_range_errors_quote_what_the_user_typed(text):
     with pytest.raises(PeriodError) as caught:
         parse_period(text, today=TODAY)
     assert f"'{text}'" in str(caught.value)
+
+
+@pytest.mark.parametrize("week_start", WEEKDAYS)
+@pytest.mark.parametrize("grain", list(Grain))
+def test_grain_label_expression_matches_grain_period(grain, week_start):
+    # The vectorised label (cohort tables) against the period arithmetic, day by day over three
+    # years that include ISO years of 53 weeks (2020) and weeks straddling the new year.
+    days = [date(2019, 12, 1) + timedelta(days=i) for i in range(3 * 366)]
+    labels = (
+        pl.DataFrame({"day": days})
+        .select(grain_label(pl.col("day"), grain, week_start))
+        .to_series()
+        .to_list()
+    )
+    assert labels == [grain_period(day, grain, week_start).label for day in days]
