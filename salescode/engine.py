@@ -17,7 +17,9 @@ from salescode.catalog import (
     ZERO_WHEN_EMPTY,
     Agg,
     Catalog,
+    Conversion,
     Direction,
+    Funnel,
     Grain,
     Level,
     Metric,
@@ -27,6 +29,7 @@ from salescode.catalog import (
 from salescode.catalog.model import LEVEL_ORDER
 from salescode.errors import SalescodeError, SourceError
 from salescode.expressions import sql_expr
+from salescode.funnel import funnel_date_columns, open_funnel, reach_query
 from salescode.periods import Period, grain_period, previous_period, whole_grains
 from salescode.sources import non_finite_message
 from salescode.targets import file_target_query, month_labels
@@ -88,7 +91,16 @@ def date_columns(catalog: Catalog, metrics: list[Metric]) -> dict[str, set[str]]
     for source in catalog.sources.values():
         if source.time:
             columns.setdefault(source.name, set()).add(source.time)
+    for funnel in _funnels(catalog, metrics):
+        for source, names in funnel_date_columns(catalog, funnel).items():
+            columns.setdefault(source, set()).update(names)
     return columns
+
+
+def _funnels(catalog: Catalog, metrics: list[Metric]) -> list[Funnel]:
+    """The funnels that conversion metrics read."""
+    names = dict.fromkeys(m.conversion.funnel for m in metrics if m.conversion)
+    return [catalog.funnels[name] for name in names]
 
 
 def evaluate(
@@ -101,9 +113,13 @@ def evaluate(
     chosen = select_metrics(catalog, request)
     needed = [catalog.metrics[n] for n in metric_closure(catalog, [m.name for m in chosen])]
     target_files = [t for t in catalog.targets if t.metric in {m.name for m in needed}]
+    funnels = _funnels(catalog, needed)
     sources = [m.source for m in needed if m.source] + [t.source for t in target_files]
+    sources += [s for f in funnels for s in (f.source, f.history.source if f.history else None) if s]
     workspace = workspace or Workspace.open(catalog, sources, date_columns(catalog, needed))
     check_metric_columns(workspace, needed)
+    for funnel in funnels:
+        open_funnel(catalog, funnel, workspace)
     warnings: list[str] = []
     chosen, needed = _drop_unavailable(workspace, request, chosen, needed, warnings)
     period = request.period or _latest_period(workspace, needed, request.grain, today)
@@ -114,24 +130,30 @@ def evaluate(
         )
         for source in dict.fromkeys(m.source for m in needed if m.source)
     }
-    checks = workspace.key_checks(queries)
+    conversions = _conversion_queries(workspace, needed, request.by, period, previous)
+    checks = workspace.key_checks([*queries, *(f.source for f in funnels)])
     targets = {
         t.metric: file_target_query(workspace, t, request.by, month_labels(period)) for t in target_files
     }
-    frames = _collect(
-        workspace, [*queries.values(), *checks.values(), *(q for q in targets.values() if q is not None)]
-    )
-    aggregated = dict(zip(queries, frames[: len(queries)], strict=True))
-    workspace.raise_on_repeated_keys(
-        dict(zip(checks, frames[len(queries) : len(queries) + len(checks)], strict=True))
-    )
-    target_frames = dict(
-        zip(
-            [m for m, q in targets.items() if q is not None],
-            frames[len(queries) + len(checks) :],
-            strict=True,
-        )
-    )
+    targets = {metric: query for metric, query in targets.items() if query is not None}
+    named = {
+        **{("source", name): q for name, q in queries.items()},
+        **{("funnel", key): q for key, q in conversions.items()},
+        **{("check", name): q for name, q in checks.items()},
+        **{("target", name): q for name, q in targets.items()},
+    }
+    frames = dict(zip(named, _collect(workspace, list(named.values())), strict=True))
+    workspace.raise_on_repeated_keys({name: frames["check", name] for name in checks})
+    target_frames = {name: frames["target", name] for name in targets}
+    aggregated = {name: frames["source", name] for name in queries}
+    for metric in needed:
+        if metric.conversion:
+            reached = {
+                window: frames.get(("funnel", (metric.conversion, window))) for window in (CURRENT, PREVIOUS)
+            }
+            aggregated[f"conversion {metric.name}"] = _conversion_frame(
+                workspace, metric, reached, request.by
+            )
     wide = _combine(workspace, aggregated, needed, request.by)
     wide = _compute_dependent(wide, needed)
     frame = _tidy(catalog, wide, chosen, request.by, period, previous, target_frames)
@@ -150,10 +172,13 @@ def _drop_unavailable(
         return chosen, needed
     missing: dict[str, str] = {}
     for metric in needed:
-        if metric.kind is MetricKind.SIMPLE:
-            lacking = [d for d in request.by if d not in workspace.schemas[metric.source]]
+        source = metric.source
+        if metric.conversion:
+            source = workspace.catalog.funnels[metric.conversion.funnel].source
+        if source is not None:
+            lacking = [d for d in request.by if d not in workspace.schemas[source]]
             if lacking:
-                missing[metric.name] = f"source '{metric.source}' has no column '{lacking[0]}'"
+                missing[metric.name] = f"source '{source}' has no column '{lacking[0]}'"
         else:
             blocked = [name for name in metric.inputs if name in missing]
             if blocked:
@@ -185,11 +210,19 @@ def _in_period(time: pl.Expr, period: Period) -> pl.Expr:
 
 
 def _latest_period(workspace: Workspace, metrics: list[Metric], grain: Grain, today: date) -> Period:
-    """The most recent grain period holding any date of the metrics' time columns."""
+    """The most recent grain period holding any date of the metrics' time columns (for a
+    conversion, its funnel's closing and creation dates)."""
     catalog = workspace.catalog
+    columns: dict[str, set[str]] = {}
+    for metric in metrics:
+        time = catalog.metric_time(metric)
+        if metric.source and time:
+            columns.setdefault(metric.source, set()).add(time)
+    for funnel in _funnels(catalog, metrics):
+        dates = {catalog.sources[funnel.source].time, funnel.cohort} - {None}
+        columns.setdefault(funnel.source, set()).update(c for c in dates if c)
     queries = []
-    for source in dict.fromkeys(m.source for m in metrics if m.source):
-        times = {catalog.metric_time(m) for m in metrics if m.source == source} - {None}
+    for source, times in columns.items():
         if times:
             queries.append(
                 workspace.frames[source].select(
@@ -201,6 +234,52 @@ def _latest_period(workspace: Workspace, metrics: list[Metric], grain: Grain, to
     latest = [frame["latest"][0] for frame in _collect(workspace, queries)]
     latest = [day for day in latest if day is not None]
     return grain_period(max(latest) if latest else today, grain, catalog.week_start)
+
+
+def _conversion_queries(
+    workspace: Workspace, metrics: list[Metric], by: tuple[str, ...], period: Period, previous: Period | None
+) -> dict[tuple[Conversion, str], pl.LazyFrame]:
+    """The funnel reach per group that each conversion reads, this period and the previous one."""
+    queries = {}
+    for metric in metrics:
+        step = metric.conversion
+        if step is None:
+            continue
+        funnel = workspace.catalog.funnels[step.funnel]
+        for window, span in ((CURRENT, period), (PREVIOUS, previous)):
+            if span is not None and (step, window) not in queries:
+                queries[step, window] = reach_query(workspace, funnel, span, by, step.cohort, step.strict)
+    return queries
+
+
+def _conversion_frame(
+    workspace: Workspace, metric: Metric, reached: dict[str, pl.DataFrame | None], by: tuple[str, ...]
+) -> pl.DataFrame:
+    """Per group: reached(to) / reached(from) for each window (empty over no deals)."""
+    step = metric.conversion
+    assert step is not None
+    stages = [stage.name for stage in workspace.catalog.funnels[step.funnel].stages]
+    start, end = (f"reached\x1f{stages.index(name)}" for name in (step.start, step.end))
+    frame = None
+    for window, counts in reached.items():
+        if counts is None:
+            continue
+        share = pl.when(pl.col(start) != 0).then(pl.col(end).cast(pl.Float64) / pl.col(start))
+        part = counts.select(*by, share.alias(f"{metric.name}\x1f{window}"))
+        if window == CURRENT:
+            part = part.with_columns(pl.lit(True).alias("__present"))
+            frame = part
+        else:
+            assert frame is not None
+            frame = (
+                frame.join(part, on=list(by), how="left", nulls_equal=True)
+                if by
+                else pl.concat([frame, part], how="horizontal")
+            )
+    assert frame is not None
+    if f"{metric.name}\x1f{PREVIOUS}" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.Float64).alias(f"{metric.name}\x1f{PREVIOUS}"))
+    return frame
 
 
 def metric_expr(metric: Metric, condition: pl.Expr, value_dtype: pl.DataType | None) -> pl.Expr:
@@ -332,7 +411,7 @@ def _combine(
 def _compute_dependent(wide: pl.DataFrame, metrics: list[Metric]) -> pl.DataFrame:
     """Ratios and derived metrics on the aggregated frame, inputs first; x/0 is empty."""
     for metric in metrics:
-        if metric.kind is MetricKind.SIMPLE:
+        if metric.kind in (MetricKind.SIMPLE, MetricKind.CONVERSION):
             continue
         columns = []
         for window in (CURRENT, PREVIOUS):

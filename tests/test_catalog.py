@@ -306,7 +306,7 @@ def test_misspelt_category_gets_did_you_mean():
 )
 def test_exactly_one_of_agg_ratio_derived(definition):
     found = problems(HEAD + f"  a: {definition}\n  b: {COUNT}\n")
-    assert "metrics.a: define exactly one of agg (with source), ratio or derived" in found
+    assert "metrics.a: define exactly one of agg (with source), ratio, derived or conversion" in found
 
 
 def test_count_with_expr_is_rejected():
@@ -551,3 +551,57 @@ def test_all_problems_are_collected_at_once():
     message = str(caught.value)
     assert message.startswith(f"{len(expected_starts)} problems in {HERE}")
     assert len(message.splitlines()) == 1 + len(expected_starts)
+
+
+# --- conversion metrics (a funnel step in the report) ----------------------------------------------
+
+FUNNEL = """\
+funnels:
+  pipe: {source: deals, stage: stage, stages: [Lead, Demo, Won], lost: [Lost]}
+"""
+STEP = "{level: objective, category: sales_force_capability, conversion: %s}"
+
+
+def test_conversion_metric_loads_with_percent_format():
+    catalog = parse(
+        HEAD + "  c: " + STEP % "{funnel: pipe, from: Lead, to: Won, cohort: true}" + "\n" + FUNNEL
+    )
+    metric = catalog.metrics["c"]
+    assert metric.kind.value == "conversion" and metric.format.value == "percent"
+    assert metric.conversion.start == "Lead" and metric.conversion.cohort and not metric.conversion.strict
+    assert metric.definition == "Lead → Won conversion in funnel pipe, cohort"
+
+
+@pytest.mark.parametrize(
+    ("conversion", "expected"),
+    [
+        (
+            "{funnel: pip, from: Lead, to: Won}",
+            "metrics.c.conversion.funnel: unknown funnel 'pip' (did you mean 'pipe'?)",
+        ),
+        (
+            "{funnel: pipe, from: Lead, to: Wonn}",
+            "metrics.c.conversion.to: funnel 'pipe' has no stage 'Wonn' (did you mean 'Won'?)",
+        ),
+        (
+            "{funnel: pipe, from: Won, to: Demo}",
+            "metrics.c.conversion.to: 'Demo' must be a later stage than 'Won'",
+        ),
+        (
+            "{funnel: pipe, from: Lead, to: Won, cohort: yes}",
+            "metrics.c.conversion.cohort: expected true or false",
+        ),
+        ("{funnel: pipe, from: Lead}", "metrics.c.conversion.to: required key is missing"),
+    ],
+)
+def test_conversion_metric_errors(conversion, expected):
+    found = problems(HEAD + "  c: " + STEP % conversion + "\n" + FUNNEL)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_conversion_metric_rejects_source_keys():
+    found = problems(
+        HEAD + "  c: {level: objective, category: sales_force_capability, source: deals, "
+        "conversion: {funnel: pipe, from: Lead, to: Won}}\n" + FUNNEL
+    )
+    assert any(p.startswith("metrics.c.source: not used by a conversion") for p in found), found

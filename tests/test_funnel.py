@@ -378,6 +378,35 @@ def test_cohort_table_renders_a_row_per_cohort():
         assert re.search(r"2025-Q2\W+3\W+3 \(100\.0%\)\W+2 \(66\.7%\) ◀", lines[1]), lines[1]
 
 
+def report_rows(catalog: Path, *args: str) -> list[dict]:
+    result = run("report", *args, "--catalog", str(catalog), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_conversion_metrics_in_report():
+    # Active in 2025-Q3: reached 8, 7, 6, 5, 2 -> Qualified -> Proposal = 5/7; 2025-Q2: 4, 4, 3, 3, 1 -> 3/4.
+    # Created in 2025-Q3: 5, 4, 4, 3, 1 -> Lead -> Won = 1/5; in 2025-Q2: 3, 3, 2, 2, 1 -> 1/3.
+    rows = {row["metric"]: row for row in report_rows(STAGE_COLUMN, "--period", "2025-Q3")}
+    step = rows["qualified_to_proposal"]
+    assert (step["value"], step["previous"], step["target"]) == pytest.approx((5 / 7, 3 / 4, 0.75))
+    assert step["attainment"] == pytest.approx((5 / 7) / 0.75)
+    assert step["change"] == pytest.approx(5 / 7 - 3 / 4)
+    won = rows["lead_to_won"]
+    assert (won["value"], won["previous"], won["target"]) == pytest.approx((1 / 5, 1 / 3, None))
+    assert [won["level"], step["level"]] == ["result", "objective"]
+
+
+def test_conversion_metrics_by_rep_and_over_no_deals():
+    rows = report_rows(STAGE_COLUMN, "--period", "2025-Q3", "--by", "rep", "-m", "qualified_to_proposal")
+    # ana: 6, 5, 4, 3, 2 -> 3/5 (Q2: A02 1, A04 4 -> 2, 2, 1, 1, 1 -> 1/2); ben: 2, 2, 2, 2, 0 -> 1 (Q2: 1)
+    values = {row["rep"]: (row["value"], row["previous"]) for row in rows}
+    assert values == {"ana": pytest.approx((3 / 5, 1 / 2)), "ben": pytest.approx((1.0, 1.0))}
+    # 2024-01: no deal at all: the conversion is empty (0 / 0), never an error.
+    (row,) = report_rows(STAGE_COLUMN, "--period", "2024-01", "-m", "lead_to_won")
+    assert row["value"] is None and row["previous"] is None
+
+
 def test_stage_column_stage_that_never_occurs_warns_with_did_you_mean():
     # stages: [..., Proposl, ...]: 'Proposl' is never a stage value; the data's 'Proposal' (A07) is then
     # an unknown value, left out with its count.

@@ -168,6 +168,8 @@ def _open_db() -> duckdb.DuckDBPyConnection:
         """
     )
     db.execute(f"CREATE TABLE territories AS SELECT * FROM {_read('territories.csv', TERRITORIES)}")
+    history = {"deal_id": "VARCHAR", "stage": "VARCHAR", "entered": "DATE"}
+    db.execute(f"CREATE TABLE history AS SELECT * FROM {_read('stage_history.csv', history)}")
     # Many-to-one joins must neither lose nor multiply rows: each joined table has one row per line.
     for table, name in [("deals", "deals.csv"), ("activities", "activities.csv"), ("surveys", "surveys.csv")]:
         lines = len((SAMPLE / name).read_text().splitlines()) - 1
@@ -282,7 +284,16 @@ DERIVED: dict[str, Callable[[Values], float | None]] = {
     ),
 }
 
-ALL_METRICS = sorted([*SIMPLE, *RATIOS, *DERIVED])
+# Funnel conversions (funnel `pipeline`: a deal's furthest stage is the furthest funnel stage it entered
+# in stage_history.csv): of the deals that reached `from`, the share that reached `to`. "active": deals
+# created before the period's end and not closed before its start; "created": created in the period.
+PIPELINE_STAGES = ("Lead", "Qualified", "Demo", "Proposal", "Negotiation", "Won")
+CONVERSIONS: dict[str, tuple[str, str, str]] = {
+    "demo_to_proposal": ("Demo", "Proposal", "active"),
+    "qualified_to_won": ("Qualified", "Won", "created"),
+}
+
+ALL_METRICS = sorted([*SIMPLE, *RATIOS, *DERIVED, *CONVERSIONS])
 NO_REP = {"target_accounts", "market_potential", "territory_coverage", "market_share"}  # territories lack rep
 BY_REP_METRICS = [name for name in ALL_METRICS if name not in NO_REP]
 
@@ -301,6 +312,7 @@ OWN_TARGETS: dict[str, tuple[float, bool]] = {
     "focus_product_share": (0.25, False),
     "win_rate": (0.35, False),
     "quota_attainment": (1, False),
+    "demo_to_proposal": (0.8, False),
     "csat": (4.2, False),
     "nps": (30, False),
     "customer_retention": (0.99, False),
@@ -333,6 +345,35 @@ class Oracle:
         ).fetchall()
         return {g: (metric.empty if v is None else float(v)) for g, v in rows}
 
+    def conversion(self, name: str, span: Span, by_rep: bool) -> dict[str | None, float | None]:
+        """{rep or None: reached(to) / reached(from)} over the funnel's deals of the period."""
+        start, end, deals = CONVERSIONS[name]
+        if span is None:
+            where = "TRUE"
+        elif deals == "active":
+            where = (
+                f"created_date < DATE '{span[1]}' AND (close_date IS NULL OR close_date >= DATE '{span[0]}')"
+            )
+        else:
+            where = f"created_date >= DATE '{span[0]}' AND created_date < DATE '{span[1]}'"
+        stages = ", ".join(f"('{stage}', {i})" for i, stage in enumerate(PIPELINE_STAGES))
+        rows = self.db.execute(
+            f"""
+            WITH stages(name, idx) AS (VALUES {stages}),
+            furthest AS (
+                SELECT h.deal_id, max(s.idx) AS f FROM history h JOIN stages s ON s.name = h.stage
+                GROUP BY h.deal_id
+            )
+            SELECT {"d.rep" if by_rep else "NULL"} AS g,
+                   count(*) FILTER (WHERE f.f >= {PIPELINE_STAGES.index(start)}),
+                   count(*) FILTER (WHERE f.f >= {PIPELINE_STAGES.index(end)})
+            FROM deals d LEFT JOIN furthest f USING (deal_id)
+            WHERE {where}
+            GROUP BY g
+            """
+        ).fetchall()
+        return {g: div(reached_end, reached_start) for g, reached_start, reached_end in rows}
+
     def values(self, span: Span, reps: list[str] | None = None) -> dict[str | None, Values]:
         """{group: {metric: value}}; group None = overall (reps None), else every rep in `reps`."""
         groups: list[str | None] = [None] if reps is None else list(reps)
@@ -343,6 +384,10 @@ class Oracle:
             found = self.simple(name, span, by_rep=reps is not None)
             for g in groups:
                 out[g][name] = found.get(g, metric.empty)
+        for name in CONVERSIONS:
+            found = self.conversion(name, span, by_rep=reps is not None)
+            for g in groups:
+                out[g][name] = found.get(g)  # no deals: no conversion
         for g in groups:
             m = out[g]
             for name, (numerator, denominator) in RATIOS.items():
@@ -362,6 +407,9 @@ class Oracle:
         rows = self.db.execute(
             f"""
             SELECT rep FROM deals WHERE {within("close_date")} OR {within("created_date")}
+            -- the funnel's deals active in the period (conversion metrics)
+            UNION SELECT rep FROM deals
+                WHERE created_date < DATE '{end}' AND (close_date IS NULL OR close_date >= DATE '{start}')
             UNION SELECT rep FROM activities WHERE {within("date")}
             UNION SELECT rep FROM reps WHERE {within("exit_date")}
             UNION SELECT rep FROM quotas WHERE {within("month_start")}

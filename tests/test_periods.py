@@ -10,8 +10,8 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from salescode.errors import PeriodError
 from salescode.catalog import Grain
+from salescode.errors import PeriodError
 from salescode.periods import ALL, WEEKDAYS, Period, grain_label, grain_period, parse_period, previous_period
 
 # A Wednesday in the middle of Q3: the week (Monday start) is 2025-09-15 .. 2025-09-21.

@@ -38,6 +38,7 @@ class MetricKind(StrEnum):
     SIMPLE = "simple"  # an aggregation over one source's rows
     RATIO = "ratio"  # numerator metric / denominator metric
     DERIVED = "derived"  # arithmetic over other metrics
+    CONVERSION = "conversion"  # deals reaching one funnel stage / deals reaching an earlier one
 
 
 class Agg(StrEnum):
@@ -91,6 +92,17 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class Conversion:
+    """A funnel step as a metric: of the deals that reached `start`, the share that reached `end`."""
+
+    funnel: str
+    start: str  # a stage name of the funnel
+    end: str  # a later stage name
+    cohort: bool = False  # deals created in the period (else the deals active in it)
+    strict: bool = False  # count a deal at a stage only if it entered every earlier stage
+
+
+@dataclass(frozen=True, slots=True)
 class Metric:
     name: str
     label: str
@@ -106,6 +118,7 @@ class Metric:
     denominator: str | None = None
     formula: str | None = None
     inputs: tuple[str, ...] = ()  # the metrics a ratio or derived formula reads
+    conversion: Conversion | None = None
     format: Format = Format.NUMBER
     direction: Direction | None = None
     target: Target | None = None
@@ -124,6 +137,12 @@ class Metric:
             return f"{self.numerator} / {self.denominator}"
         if self.kind is MetricKind.DERIVED:
             return str(self.formula)
+        if self.conversion is not None:
+            step = self.conversion
+            how = "".join(
+                f", {word}" for word, on in (("cohort", step.cohort), ("strict", step.strict)) if on
+            )
+            return f"{step.start} → {step.end} conversion in funnel {step.funnel}{how}"
         assert self.agg is not None
         text = f"{self.agg.value}({self.expr})" if self.expr else f"{self.agg.value}(*)"
         text = f"{text} of {self.source}"

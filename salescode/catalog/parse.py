@@ -15,6 +15,7 @@ from salescode.catalog.model import (
     Agg,
     Catalog,
     ColumnType,
+    Conversion,
     Dimension,
     Direction,
     Format,
@@ -67,6 +68,7 @@ _SOURCE_KEYS = {
     "null_values",
 }
 _METRIC_KEYS = {
+    "conversion",
     "label",
     "level",
     "category",
@@ -209,6 +211,12 @@ class _Problems:
             self.add(path, f"expected a number, got {_kind(value)}")
             return None
         return float(value)
+
+    def boolean(self, value: Any, path: str) -> bool:
+        if not isinstance(value, bool):
+            self.add(path, f"expected true or false, got {_kind(value)}")
+            return False
+        return value
 
     def enum(self, enum: type[E], value: Any, path: str) -> E | None:
         if value is None:
@@ -367,10 +375,7 @@ def _source(name: str, raw: Any, path: str, base: Path, problems: _Problems) -> 
     separator = problems.text(spec.get("separator"), f"{path}.separator")
     if separator is not None and len(separator.replace("\\t", "\t")) != 1:
         problems.add(f"{path}.separator", f"expected one character, got '{separator}'")
-    decimal_comma = spec.get("decimal_comma", False)
-    if not isinstance(decimal_comma, bool):
-        problems.add(f"{path}.decimal_comma", f"expected true or false, got {_kind(decimal_comma)}")
-        decimal_comma = False
+    decimal_comma = problems.boolean(spec.get("decimal_comma", False), f"{path}.decimal_comma")
     null_values = spec.get("null_values")
     reader = ReaderSettings(
         separator=separator.replace("\\t", "\t") if separator else None,
@@ -441,9 +446,9 @@ def _metric(name: str, raw: Any, path: str, problems: _Problems) -> Metric | Non
             f"{path}.category",
             f"'{category}' is not a {level.value} category (one of {', '.join(CATEGORIES[level])}){hint}",
         )
-    kinds = [key for key in ("agg", "ratio", "derived") if spec.get(key) is not None]
+    kinds = [key for key in ("agg", "ratio", "derived", "conversion") if spec.get(key) is not None]
     if len(kinds) != 1:
-        problems.add(path, "define exactly one of agg (with source), ratio or derived")
+        problems.add(path, "define exactly one of agg (with source), ratio, derived or conversion")
         return None
     fields: dict[str, Any] = {}
     if kinds == ["agg"]:
@@ -464,6 +469,8 @@ def _metric(name: str, raw: Any, path: str, problems: _Problems) -> Metric | Non
             "inputs": tuple(n for n in (numerator, denominator) if n),
         }
         _reject(spec, path, ("source", "expr", "filter", "time"), "a ratio", problems)
+    elif kinds == ["conversion"]:
+        fields = _conversion_fields(spec, path, problems)
     else:
         formula = problems.text(spec["derived"], f"{path}.derived") or ""
         names = formula_names(formula)
@@ -501,8 +508,33 @@ def _metric(name: str, raw: Any, path: str, problems: _Problems) -> Metric | Non
     )
 
 
+def _conversion_fields(spec: dict[str, Any], path: str, problems: _Problems) -> dict[str, Any]:
+    where = f"{path}.conversion"
+    raw = problems.mapping(
+        spec["conversion"],
+        where,
+        {"funnel", "from", "to", "cohort", "strict"},
+        required=("funnel", "from", "to"),
+    )
+    _reject(
+        spec,
+        path,
+        ("source", "expr", "filter", "time"),
+        "a conversion",
+        problems,
+        "it counts the funnel's deals",
+    )
+    names = [problems.text(raw.get(key), f"{where}.{key}") for key in ("funnel", "from", "to")]
+    flags = {key: problems.boolean(raw.get(key, False), f"{where}.{key}") for key in ("cohort", "strict")}
+    if None in names:
+        return {}
+    funnel, start, end = names
+    assert funnel is not None and start is not None and end is not None
+    return {"kind": MetricKind.CONVERSION, "conversion": Conversion(funnel, start, end, **flags)}
+
+
 def _default_format(fields: dict[str, Any]) -> Format:
-    if fields.get("kind") is MetricKind.RATIO:
+    if fields.get("kind") in (MetricKind.RATIO, MetricKind.CONVERSION):
         return Format.PERCENT
     if fields.get("agg") in (Agg.COUNT, Agg.COUNT_DISTINCT):
         return Format.INTEGER
@@ -531,12 +563,17 @@ def _simple_fields(spec: dict[str, Any], path: str, problems: _Problems) -> dict
     }
 
 
-def _reject(spec: dict[str, Any], path: str, keys: Iterable[str], what: str, problems: _Problems) -> None:
+def _reject(
+    spec: dict[str, Any],
+    path: str,
+    keys: Iterable[str],
+    what: str,
+    problems: _Problems,
+    why: str = "filters and sources belong to its input metrics",
+) -> None:
     for key in keys:
         if spec.get(key) is not None:
-            problems.add(
-                f"{path}.{key}", f"not used by {what}; filters and sources belong to its input metrics"
-            )
+            problems.add(f"{path}.{key}", f"not used by {what}; {why}")
 
 
 def _target_files(raw: Any, problems: _Problems) -> tuple[TargetFile, ...]:
@@ -661,6 +698,8 @@ def _cross_check(catalog: Catalog, problems: _Problems) -> None:
         elif metric.kind is MetricKind.DERIVED:
             for name in metric.inputs:
                 need_metric(name, f"{path}.derived")
+        elif metric.conversion is not None:
+            _check_conversion(catalog, metric, problems)
         for name in metric.drives:
             need_metric(name, f"{path}.drives")
             target = metrics.get(name)
@@ -681,6 +720,29 @@ def _cross_check(catalog: Catalog, problems: _Problems) -> None:
         {m.name: m.inputs for m in metrics.values()}, "metrics", "is computed from itself", problems
     )
     _check_cycles({m.name: m.drives for m in metrics.values()}, "metrics", "drives itself", problems)
+
+
+def _check_conversion(catalog: Catalog, metric: Metric, problems: _Problems) -> None:
+    """The funnel exists and `from` is a stage before `to`."""
+    step = metric.conversion
+    assert step is not None
+    path = f"metrics.{metric.name}.conversion"
+    funnel = catalog.funnels.get(step.funnel)
+    if funnel is None:
+        problems.add(
+            f"{path}.funnel", f"unknown funnel '{step.funnel}'" + did_you_mean(step.funnel, catalog.funnels)
+        )
+        return
+    names = [stage.name for stage in funnel.stages]
+    for key, name in (("from", step.start), ("to", step.end)):
+        if name not in names:
+            problems.add(
+                f"{path}.{key}",
+                f"funnel '{funnel.name}' has no stage '{name}'{did_you_mean(name, names)} "
+                f"(stages: {', '.join(names)})",
+            )
+    if step.start in names and step.end in names and names.index(step.start) >= names.index(step.end):
+        problems.add(f"{path}.to", f"'{step.end}' must be a later stage than '{step.start}'")
 
 
 def _check_cycles(edges: dict[str, tuple[str, ...]], section: str, what: str, problems: _Problems) -> None:
