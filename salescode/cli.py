@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from salescode.catalog import Catalog
     from salescode.engine import Report
     from salescode.funnel import FunnelReport
+    from salescode.pipeline import DealList, PipelineReport
 
 EXIT_OK, EXIT_MISSED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_CATALOG = Path("metrics.yaml")
@@ -452,6 +453,126 @@ def _write_funnel(spec: Catalog, result: FunnelReport, fmt: OutputFormat, output
         else:
             markdown = render.write_cohort_markdown if result.cohort_grain else render.write_funnel_markdown
             markdown(result.frame, out, view)
+
+    emit(write, output)
+
+
+@app.command()
+def pipeline(
+    name: Annotated[
+        str | None, typer.Argument(help="Funnel name (default: the first in the catalog).", metavar="[NAME]")
+    ] = None,
+    catalog: CatalogOption = None,
+    period: PeriodOption = None,
+    grain: GrainOpt = GrainOption.month,
+    by: ByOption = None,
+    stale_days: Annotated[
+        int | None,
+        typer.Option(
+            "--stale-days",
+            help="An open deal is stale after this many days in one stage (default: the funnel's "
+            "stale_after, else 30).",
+            min=1,
+            metavar="N",
+            show_default=False,
+        ),
+    ] = None,
+    list_stage: Annotated[
+        str | None,
+        typer.Option(
+            "--list",
+            help="List the deals stuck at (open in) this stage, stale first, and those lost at it in "
+            "the period, instead of the summary (--by adds columns).",
+            metavar="STAGE",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Pipeline health: open deals by stage, stale deals, win rate, cycle and sales velocity.
+
+    The open pipeline is taken on the period's last day (with --period all, the latest date in
+    the data; never after today): deals created by then and not yet closed, at the stage they
+    were in that day (from the stage history; without one, the stage in the export). Win rate,
+    average won deal and sales cycle come from the deals closed in the period, and
+    velocity = open deals × win rate × average won deal ÷ average cycle, in value per day.
+
+    \b
+    Examples:
+      salescode pipeline                          # as of the end of the latest month with data
+      salescode pipeline --period 2025-Q4 --by team
+      salescode pipeline --list Proposal --stale-days 21 --format csv > chase.csv
+    """
+    from salescode.catalog import Grain
+    from salescode.funnel import choose_funnel, latest_funnel_period, open_funnel
+    from salescode.periods import parse_period
+    from salescode.pipeline import as_of_date, build_pipeline, list_deals
+
+    with _user_errors():
+        spec = _load(catalog)
+        chosen = choose_funnel(spec, name)
+        with _progress("Computing the pipeline…"):
+            workspace = open_funnel(spec, chosen)
+            if period:
+                span = parse_period(period, today=_today(), week_start=spec.week_start)
+            else:
+                span = latest_funnel_period(workspace, chosen, Grain(grain.value), _today())
+            as_of = as_of_date(workspace, chosen, span, _today())
+            if list_stage is not None:
+                deals = list_deals(workspace, chosen, list_stage, span, as_of, tuple(by or ()), stale_days)
+            else:
+                result = build_pipeline(workspace, chosen, span, tuple(by or ()), as_of, stale_days)
+        for warning in (deals if list_stage is not None else result).warnings:
+            _warn(warning)
+        chosen_format = _resolve_format(fmt, output)
+        if list_stage is not None:
+            _write_deals(spec, deals, span.label, chosen_format, output)
+        else:
+            _write_pipeline(spec, result, chosen_format, output)
+
+
+def _write_pipeline(spec: Catalog, result: PipelineReport, fmt: OutputFormat, output: Path | None) -> None:
+    from salescode import render
+    from salescode.output import emit
+
+    view = render.PipelineView(
+        title=(
+            f"{spec.name} — {result.funnel.label}: open deals on {result.as_of.isoformat()}, "
+            f"closed deals of {result.period.label}"
+        ),
+        by_labels={d: spec.dimensions[d].label for d in result.by},
+        currency=spec.currency,
+        stale_after=result.stale_after,
+    )
+
+    def write(out: Any) -> None:
+        if fmt is OutputFormat.table:
+            render.write_pipeline_table(result.frame, _table_console(out), view)
+        elif fmt is OutputFormat.markdown:
+            render.write_pipeline_markdown(result.frame, out, view)
+        else:
+            (render.write_csv if fmt is OutputFormat.csv else render.write_json)(result.frame, out)
+
+    emit(write, output)
+
+
+def _write_deals(spec: Catalog, deals: DealList, period: str, fmt: OutputFormat, output: Path | None) -> None:
+    from salescode import render
+    from salescode.output import emit
+
+    title = (
+        f"{spec.name} — deals at {deals.stage} on {deals.as_of.isoformat()} (stale after "
+        f"{deals.stale_after} days) and lost at it in {period}"
+    )
+
+    def write(out: Any) -> None:
+        if fmt is OutputFormat.table:
+            render.write_deal_table(deals.frame, _table_console(out), title, spec.currency)
+        elif fmt is OutputFormat.markdown:
+            render.write_deal_markdown(deals.frame, out, title, spec.currency)
+        else:
+            (render.write_csv if fmt is OutputFormat.csv else render.write_json)(deals.frame, out)
 
     emit(write, output)
 

@@ -42,8 +42,8 @@ VALUE_COLUMNS = (
     "bottleneck",
 )
 COHORT = "cohort"
-_FURTHEST = "__furthest"
-_LOST = "__lost"
+FURTHEST = "__furthest"
+LOST = "__lost"
 
 
 class BottleneckRule(StrEnum):
@@ -93,7 +93,7 @@ def choose_funnel(catalog: Catalog, name: str | None) -> Funnel:
 def funnel_date_columns(catalog: Catalog, funnel: Funnel) -> dict[str, set[str]]:
     """Columns of the funnel's sources that must parse as dates."""
     source = catalog.sources[funnel.source]
-    columns = {funnel.source: {c for c in (source.time, funnel.cohort) if c}}
+    columns = {funnel.source: {c for c in (source.time, funnel.cohort, funnel.stage_since) if c}}
     columns[funnel.source] |= {s.entered for s in funnel.stages if s.entered}
     if funnel.history:
         columns[funnel.history.source] = {funnel.history.entered}
@@ -117,6 +117,7 @@ def _check_columns(workspace: Workspace, funnel: Funnel) -> None:
         "cohort": funnel.cohort,
         "lost_stage": funnel.lost_stage,
         "value": funnel.value,
+        "stage_since": funnel.stage_since,
         f"sources.{funnel.source}.time": source.time,
     }
     if funnel.history:
@@ -182,7 +183,7 @@ def _deals_in_period(workspace: Workspace, funnel: Funnel, period: Period, cohor
     return frame.filter(condition.fill_null(False))
 
 
-def _stage_index(funnel: Funnel, column: str) -> pl.Expr:
+def stage_index(funnel: Funnel, column: str) -> pl.Expr:
     mapping = {value: i for i, stage in enumerate(funnel.stages) for value in stage.values}
     return pl.col(column).cast(pl.String).replace_strict(mapping, default=None, return_dtype=pl.Int32)
 
@@ -191,29 +192,29 @@ def _furthest_from_stage_column(funnel: Funnel) -> pl.Expr:
     """Furthest stage index from the current stage: lost deals at lost_stage, else before the last."""
     assert funnel.stage is not None
     lost_at = (
-        _stage_index(funnel, funnel.lost_stage)
+        stage_index(funnel, funnel.lost_stage)
         if funnel.lost_stage
         else pl.lit(len(funnel.stages) - 2, pl.Int32)
     )
-    return pl.when(pl.col(_LOST)).then(lost_at).otherwise(_stage_index(funnel, funnel.stage))
+    return pl.when(pl.col(LOST)).then(lost_at).otherwise(stage_index(funnel, funnel.stage))
 
 
 @dataclass
-class _Staged:
-    """The funnel's deals in a period, each with its furthest stage (_FURTHEST) and lost flag."""
+class Staged:
+    """The funnel's deals in a period, each with its furthest stage (FURTHEST) and lost flag."""
 
     deals: pl.LazyFrame
     days: pl.LazyFrame | None  # days in stage per (group, step), where dates allow
     unknown: pl.LazyFrame | None  # stage values in neither stages nor lost, with their counts
 
 
-def _stage_deals(
+def stage_deals(
     workspace: Workspace,
     funnel: Funnel,
     deals: pl.LazyFrame,
     by: tuple[str, ...],
     strict: bool,
-) -> _Staged:
+) -> Staged:
     """Where each deal got to, from the stage column, the history or the per-stage conditions."""
     unknown = None
     if funnel.stage:
@@ -228,9 +229,9 @@ def _stage_deals(
             .sort("len", descending=True)
         )
         deals = deals.filter(stage_text.is_in(known) & ~stage_text.is_in(list(funnel.exclude)))
-        deals = deals.with_columns(stage_text.is_in(list(funnel.lost)).alias(_LOST))
+        deals = deals.with_columns(stage_text.is_in(list(funnel.lost)).alias(LOST))
     else:
-        deals = deals.with_columns(pl.lit(False).alias(_LOST))
+        deals = deals.with_columns(pl.lit(False).alias(LOST))
     days = None
     if funnel.history:
         deals, days = _with_history(workspace, funnel, deals, by, strict)
@@ -238,8 +239,8 @@ def _stage_deals(
         deals = deals.with_columns(_furthest_from_filters(funnel, strict))
         days = _days_from_entered_columns(funnel, deals, by)
     else:
-        deals = deals.with_columns(_furthest_from_stage_column(funnel).alias(_FURTHEST))
-    return _Staged(deals, days, unknown)
+        deals = deals.with_columns(_furthest_from_stage_column(funnel).alias(FURTHEST))
+    return Staged(deals, days, unknown)
 
 
 def reach_query(
@@ -253,7 +254,7 @@ def reach_query(
     """Per group, the deals that reached each stage: columns `reached\x1f<step index>` (and
     dropped, value). Lazy, so a report can collect it with its other queries."""
     deals = _deals_in_period(workspace, funnel, period, cohort)
-    return _reach_query(funnel, _stage_deals(workspace, funnel, deals, by, strict).deals, by)
+    return _reach_query(funnel, stage_deals(workspace, funnel, deals, by, strict).deals, by)
 
 
 def build_funnel(
@@ -286,7 +287,7 @@ def build_funnel(
         label = grain_label(pl.col(funnel.cohort), cohort_grain, workspace.catalog.week_start)
         deals = deals.filter(pl.col(funnel.cohort).is_not_null()).with_columns(label.alias(COHORT))
         groups = (COHORT, *by)
-    staged = _stage_deals(workspace, funnel, deals, groups, strict)
+    staged = stage_deals(workspace, funnel, deals, groups, strict)
     previous = None if cohort_grain else previous_period(period, workspace.catalog.week_start)
     queries: dict[str, pl.LazyFrame] = {"counts": _reach_query(funnel, staged.deals, groups)}
     if previous is not None:
@@ -328,11 +329,7 @@ def _stage_warnings(
     warnings = []
     unknown = frames.get("unknown")
     if unknown is not None and unknown.height:
-        listed = ", ".join(f"'{v}' ({n})" for v, n in unknown.iter_rows())
-        warnings.append(
-            f"funnel '{funnel.name}': {unknown['len'].sum()} deal(s) left out, their stage is in neither "
-            f"stages nor lost: {listed}; list such values under exclude: to leave them out quietly"
-        )
+        warnings.append(unknown_stages_warning(funnel, unknown))
     undated = frames.get("undated")
     if undated is not None and undated.item():
         warnings.append(
@@ -346,6 +343,15 @@ def _stage_warnings(
         for value in frame.to_series().drop_nulls().to_list()
     }
     return warnings + _absent_stages(funnel, where, present)
+
+
+def unknown_stages_warning(funnel: Funnel, unknown: pl.DataFrame) -> str:
+    """The deals left out because their stage is in neither stages nor lost (value, len rows)."""
+    listed = ", ".join(f"'{v}' ({n})" for v, n in unknown.iter_rows())
+    return (
+        f"funnel '{funnel.name}': {unknown['len'].sum()} deal(s) left out, their stage is in neither "
+        f"stages nor lost: {listed}; list such values under exclude: to leave them out quietly"
+    )
 
 
 def _occurring_stage_queries(workspace: Workspace, funnel: Funnel) -> list[tuple[str, pl.LazyFrame]]:
@@ -388,10 +394,10 @@ def _furthest_from_filters(funnel: Funnel, strict: bool) -> pl.Expr:
             reached = sql_expr(stage.filter).fill_null(False)
         else:
             assert funnel.stage is not None
-            reached = (_stage_index(funnel, funnel.stage) >= i).fill_null(False)
+            reached = (stage_index(funnel, funnel.stage) >= i).fill_null(False)
         run = run & reached
         furthest = pl.when(run if strict else reached).then(pl.lit(i, pl.Int32)).otherwise(furthest)
-    return furthest.alias(_FURTHEST)
+    return furthest.alias(FURTHEST)
 
 
 def _days_from_entered_columns(
@@ -446,7 +452,7 @@ def _with_history(
     history = workspace.frames[funnel.history.source].select(
         pl.col(key),
         pl.col(funnel.history.entered).alias("__entered"),
-        _stage_index(funnel, funnel.history.stage).alias("__index"),
+        stage_index(funnel, funnel.history.stage).alias("__index"),
     )
     visits = deals.select(key, *by).join(history, on=key, how="inner")
     if strict:
@@ -462,7 +468,7 @@ def _with_history(
         furthest = visits.group_by(key).agg(pl.col("__index").max().alias("__from_history"))
     fallback = _furthest_from_stage_column(funnel) if funnel.stage else pl.lit(None, pl.Int32)
     deals = deals.join(furthest, on=key, how="left").with_columns(
-        pl.coalesce("__from_history", fallback).alias(_FURTHEST)
+        pl.coalesce("__from_history", fallback).alias(FURTHEST)
     )
     # Time in stage: from entering a stage to entering the next one (a visit to Lost/Won ends it).
     ordered = visits.sort([key, "__entered"]).with_columns(
@@ -480,7 +486,7 @@ def _with_history(
 
 
 def _reach_query(funnel: Funnel, deals: pl.LazyFrame, by: tuple[str, ...]) -> pl.LazyFrame:
-    furthest, lost = pl.col(_FURTHEST), pl.col(_LOST)
+    furthest, lost = pl.col(FURTHEST), pl.col(LOST)
     aggregations = []
     for i in range(len(funnel.stages)):
         aggregations.append((furthest >= i).fill_null(False).sum().alias(f"reached\x1f{i}"))
@@ -592,16 +598,22 @@ def _bottleneck(rule: BottleneckRule, by: tuple[str, ...]) -> pl.Expr:
     return (gap.is_not_null() & (gap == worst) & (gap < 0)).fill_null(False)
 
 
-def latest_funnel_period(workspace: Workspace, funnel: Funnel, grain: Grain, today: date) -> Period:
-    """The latest grain period holding a date of the funnel's deals (closing or creation)."""
+def latest_date(workspace: Workspace, funnel: Funnel) -> date | None:
+    """The latest closing or creation date of the funnel's deals."""
     source = workspace.catalog.sources[funnel.source]
     columns = [c for c in (source.time, funnel.cohort) if c]
     if not columns:
-        return ALL
+        return None
     latest = (
         workspace.frames[funnel.source].select(pl.max_horizontal(pl.col(c).max() for c in columns)).collect()
     )
     day = latest.item()
-    if isinstance(day, datetime):
-        day = day.date()
-    return grain_period(day or today, grain, workspace.catalog.week_start)
+    return day.date() if isinstance(day, datetime) else day
+
+
+def latest_funnel_period(workspace: Workspace, funnel: Funnel, grain: Grain, today: date) -> Period:
+    """The latest grain period holding a date of the funnel's deals (closing or creation)."""
+    source = workspace.catalog.sources[funnel.source]
+    if not (source.time or funnel.cohort):
+        return ALL
+    return grain_period(latest_date(workspace, funnel) or today, grain, workspace.catalog.week_start)

@@ -390,3 +390,132 @@ def write_cohort_markdown(frame: pl.DataFrame, out: IO[str], view: FunnelView) -
     headers = ["Cohort", *view.by_labels.values(), *stages]
     write_markdown(rows, headers, out, right=set(range(len(groups), len(headers))))
     out.write(f"\n{view.note}\n")
+
+
+@dataclass(frozen=True)
+class PipelineView:
+    title: str
+    by_labels: dict[str, str]
+    currency: str
+    stale_after: int
+
+
+def _money(value: float | None, currency: str) -> str:
+    return format_value(value, MetricStyle("currency", currency=currency))
+
+
+def _velocity_rows(frame: pl.DataFrame, view: PipelineView) -> tuple[list[str], list[list[str]]]:
+    """One row per group: its open pipeline in total and the velocity figures."""
+    by = list(view.by_labels)
+    headers = [*view.by_labels.values(), "Open deals", "Open value", "Stale", "Won", "Lost", "Win rate"]
+    headers += ["Avg won deal", "Avg cycle", "Velocity / day"]
+    totals = frame.group_by(by, maintain_order=True) if by else [((), frame)]
+    rows = []
+    for keys, part in totals:
+        first = part.row(0, named=True)
+        rows.append(
+            [
+                *(_cell(k) for k in keys),
+                f"{part['open_deals'].sum():,}",
+                _money(part["open_value"].sum(), view.currency),
+                f"{part['stale_deals'].sum():,}",
+                f"{first['won_deals']:,}",
+                f"{first['lost_deals']:,}",
+                _percent(first["win_rate"]),
+                _money(first["avg_deal_size"], view.currency),
+                EMPTY if first["avg_cycle_days"] is None else f"{first['avg_cycle_days']:,.1f} d",
+                _money(first["velocity_per_day"], view.currency),
+            ]
+        )
+    return headers, rows
+
+
+def _stage_rows(frame: pl.DataFrame, view: PipelineView) -> tuple[list[str], list[list[str]]]:
+    headers = [*view.by_labels.values(), "Stage", "Open", "Open value", f"Stale (>{view.stale_after} d)"]
+    headers += ["Stale value", "Days med.", "Days max"]
+    rows = []
+    for row in frame.to_dicts():
+        first = row["step"] == 1
+        rows.append(
+            [
+                *(_cell(row[d]) if first else "" for d in view.by_labels),
+                row["stage"],
+                f"{row['open_deals']:,}",
+                _money(row["open_value"], view.currency),
+                f"{row['stale_deals']:,}",
+                _money(row["stale_value"], view.currency),
+                _days(row["median_days_in_stage"]),
+                _days(row["max_days_in_stage"]),
+            ]
+        )
+    return headers, rows
+
+
+def _simple_table(title: str | None, headers: list[str], rows: list[list[str]], left: int) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", pad_edge=False)
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i < left else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def write_pipeline_table(frame: pl.DataFrame, console: Console, view: PipelineView) -> None:
+    """Sales velocity per group, then the open pipeline by stage with its stale deals."""
+    groups = len(view.by_labels)
+    headers, rows = _velocity_rows(frame, view)
+    console.print(_simple_table(view.title, headers, rows, groups))
+    headers, rows = _stage_rows(frame, view)
+    console.print(_simple_table(None, headers, rows, groups + 1))
+    console.print(VELOCITY_NOTE, style="dim", soft_wrap=True)
+
+
+VELOCITY_NOTE = (
+    "velocity = open deals × win rate × avg won deal ÷ avg cycle (days from creation to close of "
+    "the deals won in the period)"
+)
+
+
+def write_pipeline_markdown(frame: pl.DataFrame, out: IO[str], view: PipelineView) -> None:
+    groups = len(view.by_labels)
+    out.write(f"## {view.title}\n\n")
+    headers, rows = _velocity_rows(frame, view)
+    write_markdown(rows, headers, out, right=set(range(groups, len(headers))))
+    out.write("\n")
+    headers, rows = _stage_rows(frame, view)
+    write_markdown(rows, headers, out, right=set(range(groups + 1, len(headers))))
+    out.write(f"\n{VELOCITY_NOTE}\n")
+
+
+def _deal_cells(frame: pl.DataFrame, currency: str) -> list[list[str]]:
+    rows = []
+    for row in frame.to_dicts():
+        cells = []
+        for name, value in row.items():
+            if name == "value":
+                cells.append(_money(value, currency))
+            elif name == "days_in_stage":
+                cells.append(EMPTY if value is None else f"{value:,.0f}")
+            else:
+                cells.append(_cell(value))
+        rows.append(cells)
+    return rows
+
+
+_NUMERIC_DEAL_COLUMNS = {"value", "days_in_stage"}
+
+
+def write_deal_table(frame: pl.DataFrame, console: Console, title: str, currency: str) -> None:
+    """One row per deal (the --list view)."""
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", pad_edge=False)
+    for name in frame.columns:
+        table.add_column(name, justify="right" if name in _NUMERIC_DEAL_COLUMNS else "left", no_wrap=True)
+    for cells, status in zip(_deal_cells(frame, currency), frame["status"], strict=True):
+        table.add_row(*cells, style="red" if status == "stale" else "")
+    console.print(table)
+
+
+def write_deal_markdown(frame: pl.DataFrame, out: IO[str], title: str, currency: str) -> None:
+    out.write(f"## {title}\n\n")
+    right = {i for i, name in enumerate(frame.columns) if name in _NUMERIC_DEAL_COLUMNS}
+    write_markdown(_deal_cells(frame, currency), frame.columns, out, right=right)

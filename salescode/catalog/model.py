@@ -231,6 +231,8 @@ class Funnel:
     cohort: str | None = None
     lost_stage: str | None = None
     value: str | None = None
+    stage_since: str | None = None  # date the deal entered its current stage (without a history)
+    stale_after: int = 30  # days in one stage after which an open deal is stale
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,8 @@ _FUNNEL_KEYS = {
     "cohort",
     "lost_stage",
     "value",
+    "stage_since",
+    "stale_after",
 }
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -669,7 +671,16 @@ def _funnel(name: str, raw: Any, path: str, problems: _Problems) -> Funnel | Non
         cohort=problems.text(spec.get("cohort"), f"{path}.cohort"),
         lost_stage=problems.text(spec.get("lost_stage"), f"{path}.lost_stage"),
         value=problems.text(spec.get("value"), f"{path}.value"),
+        stage_since=problems.text(spec.get("stage_since"), f"{path}.stage_since"),
+        stale_after=_positive_days(spec.get("stale_after", 30), f"{path}.stale_after", problems),
     )
+
+
+def _positive_days(value: Any, path: str, problems: _Problems) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problems.add(path, f"expected a whole number of days (1 or more), got {_kind(value)}")
+        return 30
+    return value
 
 
 def _cross_check(catalog: Catalog, problems: _Problems) -> None:
