@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import IO
 
 import polars as pl
@@ -156,14 +157,17 @@ def write_csv(frame: pl.DataFrame, out: IO[str], *, header: bool = True) -> None
 
 def write_json(frame: pl.DataFrame, out: IO[str]) -> None:
     """A JSON array of row objects; missing values are null."""
-    rows = [{k: _json_number(v) for k, v in row.items()} for row in frame.to_dicts()]
+    rows = [{k: _json_value(v) for k, v in row.items()} for row in frame.to_dicts()]
     json.dump(rows, out, indent=2, ensure_ascii=False, allow_nan=False)
     out.write("\n")
 
 
-def _json_number(value: object) -> object:
+def _json_value(value: object) -> object:
+    """Whole floats as integers, dates as ISO text."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, date):
+        return value.isoformat()
     return value
 
 
