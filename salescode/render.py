@@ -491,9 +491,16 @@ def write_pipeline_markdown(frame: pl.DataFrame, out: IO[str], view: PipelineVie
     out.write(f"\n{VELOCITY_NOTE}\n")
 
 
-def _deal_cells(frame: pl.DataFrame, currency: str) -> list[list[str]]:
+_DEAL_HEADERS = {"days_in_stage": "days", "in_stage_since": "since"}  # shorter, for people
+_NUMERIC_DEAL_COLUMNS = {"value", "days_in_stage"}
+
+
+def _deal_view(frame: pl.DataFrame, currency: str) -> tuple[list[str], list[list[str]], set[int]]:
+    """Headers, formatted cells and right-aligned columns of the --list view (the stage, which
+    the title names, left out)."""
+    shown = [c for c in frame.columns if c != "stage"]
     rows = []
-    for row in frame.to_dicts():
+    for row in frame.select(shown).to_dicts():
         cells = []
         for name, value in row.items():
             if name == "value":
@@ -503,23 +510,22 @@ def _deal_cells(frame: pl.DataFrame, currency: str) -> list[list[str]]:
             else:
                 cells.append(_cell(value))
         rows.append(cells)
-    return rows
-
-
-_NUMERIC_DEAL_COLUMNS = {"value", "days_in_stage"}
+    right = {i for i, name in enumerate(shown) if name in _NUMERIC_DEAL_COLUMNS}
+    return [_DEAL_HEADERS.get(c, c) for c in shown], rows, right
 
 
 def write_deal_table(frame: pl.DataFrame, console: Console, title: str, currency: str) -> None:
-    """One row per deal (the --list view)."""
+    """One row per deal (the --list view); stale deals in red."""
+    headers, rows, right = _deal_view(frame, currency)
     table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", pad_edge=False)
-    for name in frame.columns:
-        table.add_column(name, justify="right" if name in _NUMERIC_DEAL_COLUMNS else "left", no_wrap=True)
-    for cells, status in zip(_deal_cells(frame, currency), frame["status"], strict=True):
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="right" if i in right else "left", no_wrap=True)
+    for cells, status in zip(rows, frame["status"], strict=True):
         table.add_row(*cells, style="red" if status == "stale" else "")
     console.print(table)
 
 
 def write_deal_markdown(frame: pl.DataFrame, out: IO[str], title: str, currency: str) -> None:
     out.write(f"## {title}\n\n")
-    right = {i for i, name in enumerate(frame.columns) if name in _NUMERIC_DEAL_COLUMNS}
-    write_markdown(_deal_cells(frame, currency), frame.columns, out, right=right)
+    headers, rows, right = _deal_view(frame, currency)
+    write_markdown(rows, headers, out, right=right)
