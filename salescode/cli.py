@@ -164,6 +164,9 @@ PeriodOption = Annotated[
         show_default=False,
     ),
 ]
+FunnelArgument = Annotated[
+    str | None, typer.Argument(help="Funnel name (default: the first in the catalog).", metavar="[NAME]")
+]
 GrainOpt = Annotated[GrainOption, typer.Option("--grain", "-g", help="Grain of the default period.")]
 ByOption = Annotated[
     list[str] | None,
@@ -348,9 +351,7 @@ def _write_report(spec: Catalog, result: Report, fmt: OutputFormat, output: Path
 
 @app.command()
 def funnel(
-    name: Annotated[
-        str | None, typer.Argument(help="Funnel name (default: the first in the catalog).", metavar="[NAME]")
-    ] = None,
+    name: FunnelArgument = None,
     catalog: CatalogOption = None,
     period: PeriodOption = None,
     grain: Annotated[
@@ -459,9 +460,7 @@ def _write_funnel(spec: Catalog, result: FunnelReport, fmt: OutputFormat, output
 
 @app.command()
 def pipeline(
-    name: Annotated[
-        str | None, typer.Argument(help="Funnel name (default: the first in the catalog).", metavar="[NAME]")
-    ] = None,
+    name: FunnelArgument = None,
     catalog: CatalogOption = None,
     period: PeriodOption = None,
     grain: GrainOpt = GrainOption.month,

@@ -449,10 +449,15 @@ def _with_history(
     assert funnel.history is not None
     key = workspace.catalog.sources[funnel.source].key
     assert key is not None
-    history = workspace.frames[funnel.history.source].select(
-        pl.col(key),
-        pl.col(funnel.history.entered).alias("__entered"),
-        stage_index(funnel, funnel.history.stage).alias("__index"),
+    # Entries of one deal on the same date keep the order of the history file (__row).
+    history = (
+        workspace.frames[funnel.history.source]
+        .select(
+            pl.col(key),
+            pl.col(funnel.history.entered).alias("__entered"),
+            stage_index(funnel, funnel.history.stage).alias("__index"),
+        )
+        .with_row_index("__row")
     )
     visits = deals.select(key, *by).join(history, on=key, how="inner")
     if strict:
@@ -471,7 +476,7 @@ def _with_history(
         pl.coalesce("__from_history", fallback).alias(FURTHEST)
     )
     # Time in stage: from entering a stage to entering the next one (a visit to Lost/Won ends it).
-    ordered = visits.sort([key, "__entered"]).with_columns(
+    ordered = visits.sort([key, "__entered", "__row"]).with_columns(
         pl.col("__entered").shift(-1).over(key).alias("__next")
     )
     per_deal = (

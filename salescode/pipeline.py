@@ -103,9 +103,10 @@ def _staged_at(
             stage_index(funnel, funnel.history.stage).alias("__index"),
         )
         # The last entry on or before as_of says where the deal was; a Lost/Won entry maps to no stage.
+        # Entries of one deal on the same date keep the order of the history file.
         at = (
             history.filter(pl.col("__entered") <= as_of)
-            .sort([key, "__entered"])
+            .sort([key, "__entered"], maintain_order=True)
             .group_by(key)
             .agg(pl.col("__index").last().alias("__h_stage"), pl.col("__entered").last().alias("__h_since"))
         )

@@ -111,6 +111,18 @@ def write_report_table(
     console.print(table)
 
 
+def _table(title: str | None, caption: str | None = None) -> Table:
+    """The house table: a heavy rule under the header, title and caption on the left."""
+    return Table(
+        title=title,
+        caption=caption,
+        box=box.SIMPLE_HEAVY,
+        title_justify="left",
+        caption_justify="left",
+        pad_edge=False,
+    )
+
+
 def _natural_width(console: Console, table: Table) -> int:
     return console.measure(table, options=console.options.update_width(10_000)).maximum
 
@@ -123,9 +135,7 @@ def _report_table(
     caption: str | None,
     wrap: bool,
 ) -> Table:
-    table = Table(
-        title=title, caption=caption, box=box.SIMPLE_HEAVY, title_justify="left", caption_justify="left"
-    )
+    table = _table(title, caption)
     table.add_column("Metric", no_wrap=not wrap, min_width=12)
     for label in by_labels.values():
         table.add_column(label, no_wrap=not wrap)
@@ -295,14 +305,7 @@ def write_funnel_table(frame: pl.DataFrame, console: Console, view: FunnelView) 
 
 
 def _funnel_table(rows: list[dict], view: FunnelView, bar_width: int, hidden: set[str]) -> Table:
-    table = Table(
-        title=view.title,
-        caption=view.note,
-        box=box.SIMPLE_HEAVY,
-        title_justify="left",
-        caption_justify="left",
-        pad_edge=False,
-    )
+    table = _table(view.title, view.note)
     for label in view.by_labels.values():
         table.add_column(label, no_wrap=True)
     table.add_column("Stage", no_wrap=True)
@@ -371,13 +374,7 @@ def write_cohort_table(frame: pl.DataFrame, console: Console, view: FunnelView) 
     first stage, then how many reached each later stage (and the share of the cohort)."""
     groups = ["cohort", *view.by_labels]
     stages, rows = _cohort_rows(frame, groups)
-    table = Table(
-        title=view.title,
-        caption=view.note,
-        box=box.SIMPLE_HEAVY,
-        title_justify="left",
-        caption_justify="left",
-    )
+    table = _table(view.title, view.note)
     for header in ["Cohort", *view.by_labels.values()]:
         table.add_column(header, no_wrap=True)
     for stage in stages:
@@ -456,7 +453,7 @@ def _stage_rows(frame: pl.DataFrame, view: PipelineView) -> tuple[list[str], lis
 
 
 def _simple_table(title: str | None, headers: list[str], rows: list[list[str]], left: int) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", pad_edge=False)
+    table = _table(title)
     for i, header in enumerate(headers):
         table.add_column(header, justify="left" if i < left else "right", no_wrap=True)
     for row in rows:
@@ -517,7 +514,7 @@ def _deal_view(frame: pl.DataFrame, currency: str) -> tuple[list[str], list[list
 def write_deal_table(frame: pl.DataFrame, console: Console, title: str, currency: str) -> None:
     """One row per deal (the --list view); stale deals in red."""
     headers, rows, right = _deal_view(frame, currency)
-    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", pad_edge=False)
+    table = _table(title)
     for i, header in enumerate(headers):
         table.add_column(header, justify="right" if i in right else "left", no_wrap=True)
     for cells, status in zip(rows, frame["status"], strict=True):

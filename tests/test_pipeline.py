@@ -158,3 +158,22 @@ def test_every_format_on_the_sample(fmt):
         result = run("pipeline", *args, "--catalog", str(REPO / "metrics.yaml"), "--format", fmt)
         assert result.exit_code == 0, result.stderr
         assert "Proposal" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("same_day", "stage_now"), [(["Qualified", "Demo"], "Demo"), (["Demo", "Qualified"], "Qualified")]
+)
+def test_entries_on_the_same_day_keep_the_order_of_the_history_file(tmp_path, same_day, stage_now):
+    (tmp_path / "deals.csv").write_text("id,stage,created\nX1,Demo,2025-01-01\n")
+    lines = ["X1,Lead,2025-01-01", *(f"X1,{stage},2025-01-05" for stage in same_day)]
+    (tmp_path / "history.csv").write_text("id,stage,entered\n" + "\n".join(lines) + "\n")
+    (tmp_path / "metrics.yaml").write_text(
+        "version: 1\nsources:\n  deals: {path: deals.csv, key: id}\n  history: {path: history.csv}\n"
+        "metrics: {}\nfunnels:\n  f: {source: deals, stage: stage, stages: [Lead, Qualified, Demo, Won],"
+        " lost: [Lost], history: history, cohort: created}\n"
+    )
+    rows, _ = pipeline(tmp_path / "metrics.yaml", "--period", "2025-01")
+    # On 2025-01-31 the deal is at the stage of the file's last entry of 2025-01-05, for 26 days.
+    assert [(r["stage"], r["open_deals"], r["median_days_in_stage"]) for r in rows if r["open_deals"]] == [
+        (stage_now, 1, 26)
+    ]
