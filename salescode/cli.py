@@ -381,6 +381,14 @@ def funnel(
             "history or per-stage conditions).",
         ),
     ] = False,
+    matrix: Annotated[
+        bool,
+        typer.Option(
+            "--matrix",
+            help="With --by: one row per group, each step's conversion and its gap to the team "
+            "(table and markdown; csv and json are the same).",
+        ),
+    ] = False,
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -400,6 +408,7 @@ def funnel(
       salescode funnel                     # the first funnel, latest month with data
       salescode funnel pipeline --period 2025-Q3 --cohort
       salescode funnel --cohort --grain month --period 2025    # conversion by creation month
+      salescode funnel --period 2025 --by rep --matrix      # a row per rep
       salescode funnel --period 2025 --by team --format csv > funnel.csv
     """
     from salescode.catalog import Grain
@@ -410,6 +419,8 @@ def funnel(
         spec = _load(catalog)
         chosen = choose_funnel(spec, name)
         cohort_grain = Grain(grain.value) if cohort and grain else None
+        if matrix and not by:
+            raise SalescodeError("--matrix shows one row per --by group; add --by (e.g. --by rep)")
         with _progress("Computing the funnel…"):
             workspace = open_funnel(spec, chosen)
             if period:
@@ -423,10 +434,12 @@ def funnel(
             result = build_funnel(workspace, chosen, span, tuple(by or ()), cohort, strict, cohort_grain)
         for warning in result.warnings:
             _warn(warning)
-        _write_funnel(spec, result, _resolve_format(fmt, output), output)
+        _write_funnel(spec, result, _resolve_format(fmt, output), output, matrix)
 
 
-def _write_funnel(spec: Catalog, result: FunnelReport, fmt: OutputFormat, output: Path | None) -> None:
+def _write_funnel(
+    spec: Catalog, result: FunnelReport, fmt: OutputFormat, output: Path | None, matrix: bool
+) -> None:
     from salescode import render
     from salescode.output import emit
 
@@ -439,20 +452,24 @@ def _write_funnel(spec: Catalog, result: FunnelReport, fmt: OutputFormat, output
         title=title,
         by_labels={d: spec.dimensions[d].label for d in result.by},
         currency=spec.currency,
-        note=result.bottleneck_note,
+        note=result.bottleneck_note + ("; (±n): conversion minus the team's, in points" if matrix else ""),
         show_previous=result.previous is not None,
     )
 
+    one_row_per_group = matrix or result.cohort_grain is not None
+
     def write(out: Any) -> None:
         if fmt is OutputFormat.table:
-            table = render.write_cohort_table if result.cohort_grain else render.write_funnel_table
+            table = render.write_funnel_matrix_table if one_row_per_group else render.write_funnel_table
             table(result.frame, _table_console(out), view)
         elif fmt is OutputFormat.csv:
             render.write_csv(result.frame, out)
         elif fmt is OutputFormat.json:
             render.write_json(result.frame, out)
         else:
-            markdown = render.write_cohort_markdown if result.cohort_grain else render.write_funnel_markdown
+            markdown = (
+                render.write_funnel_matrix_markdown if one_row_per_group else render.write_funnel_markdown
+            )
             markdown(result.frame, out, view)
 
     emit(write, output)

@@ -72,8 +72,8 @@ class FunnelReport:
             assert self.previous is not None
             return f"◀ bottleneck: the step whose conversion fell most since {self.previous.label}"
         if self.bottleneck_rule is BottleneckRule.BELOW_TEAM:
-            whole = "all cohorts together" if self.cohort_grain else "the team's"
-            return f"◀ bottleneck: the step furthest below the conversion of {whole}"
+            whole = "the conversion of all cohorts together" if self.cohort_grain else "the team's conversion"
+            return f"◀ bottleneck: the step furthest below {whole}"
         return "◀ bottleneck: the step with the lowest conversion from the stage before"
 
 

@@ -355,41 +355,53 @@ def write_funnel_markdown(frame: pl.DataFrame, out: IO[str], view: FunnelView) -
 
 
 def _cohort_cell(row: dict) -> str:
+    """In a cohort table: how many of the cohort reached the stage, and what share of it."""
     if row["step"] == 1:
         return f"{row['reached']:,}"
     return f"{row['reached']:,} ({_percent(row['overall'])})" + (" ◀" if row["bottleneck"] else "")
 
 
-def _cohort_rows(frame: pl.DataFrame, groups: list[str]) -> tuple[list[str], list[list[str]]]:
-    """One row per cohort (x group): the group cells, then a cell per stage."""
+def _matrix_cell(row: dict) -> str:
+    """In a --by matrix: the step's conversion and its gap to the team's."""
+    if row["step"] == 1:
+        return f"{row['reached']:,}"
+    gap = "" if row["vs_team"] is None else f" ({row['vs_team'] * 100:+.0f})"
+    return _percent(row["conversion"]) + gap + (" ◀" if row["bottleneck"] else "")
+
+
+def _matrix(frame: pl.DataFrame, view: FunnelView) -> tuple[list[str], list[list[str]], int]:
+    """Headers, one row per group (the group cells, then a cell per stage), and the group count."""
+    cohorts = "cohort" in frame.columns
+    groups = ["cohort"] * cohorts + list(view.by_labels)
+    cell = _cohort_cell if cohorts else _matrix_cell
     stages = frame.select("step", "stage").unique().sort("step")["stage"].to_list()
-    rows = []
-    for keys, part in frame.group_by(groups, maintain_order=True):
-        rows.append([_cell(k) for k in keys] + [_cohort_cell(r) for r in part.sort("step").to_dicts()])
-    return stages, rows
+    if not cohorts:
+        stages = [f"{stages[0]} (deals)", *stages[1:]]
+    rows = [
+        [_cell(k) for k in keys] + [cell(r) for r in part.sort("step").to_dicts()]
+        for keys, part in frame.group_by(groups, maintain_order=True)
+    ]
+    headers = ["Cohort"] * cohorts + list(view.by_labels.values()) + stages
+    return headers, rows, len(groups)
 
 
-def write_cohort_table(frame: pl.DataFrame, console: Console, view: FunnelView) -> None:
-    """A cohort table: a row per creation period (x --by group), the deals of the cohort at the
-    first stage, then how many reached each later stage (and the share of the cohort)."""
-    groups = ["cohort", *view.by_labels]
-    stages, rows = _cohort_rows(frame, groups)
+def write_funnel_matrix_table(frame: pl.DataFrame, console: Console, view: FunnelView) -> None:
+    """One row per group: a cohort table (the deals of each creation period, how many reached each
+    later stage and what share of the cohort that is), or the --by matrix (each step's conversion
+    and, in brackets, its gap to the team's in points)."""
+    headers, rows, groups = _matrix(frame, view)
     table = _table(view.title, view.note)
-    for header in ["Cohort", *view.by_labels.values()]:
-        table.add_column(header, no_wrap=True)
-    for stage in stages:
-        table.add_column(stage, justify="right", no_wrap=True)
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i < groups else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     console.print(table)
 
 
-def write_cohort_markdown(frame: pl.DataFrame, out: IO[str], view: FunnelView) -> None:
-    groups = ["cohort", *view.by_labels]
-    stages, rows = _cohort_rows(frame, groups)
+def write_funnel_matrix_markdown(frame: pl.DataFrame, out: IO[str], view: FunnelView) -> None:
+    headers, rows, groups = _matrix(frame, view)
     out.write(f"## {view.title}\n\n")
-    headers = ["Cohort", *view.by_labels.values(), *stages]
-    write_markdown(rows, headers, out, right=set(range(len(groups), len(headers))))
+    write_markdown(rows, headers, out, right=set(range(groups, len(headers))))
     out.write(f"\n{view.note}\n")
 
 

@@ -262,6 +262,50 @@ def test_stage_column_by_rep_vs_previous_period():
     check(group(rows, "rep", "ben"), reached=[2, 2, 2, 2, 0], vs_previous=[None, 0.0, 0.0, 0.0, 0.0])
 
 
+def test_by_rep_matrix_is_a_row_per_rep():
+    # The same figures as test_stage_column_by_rep_lost_stage: ana 6 deals, conversions -, 5/6, 3/5, 2/3, 1
+    # against the team's -, .7, 5/7, .6, 2/3: gaps +13, -11 (bottleneck), +7, +33 points.
+    result = run(
+        "funnel", "with_lost_stage", "--period", "all", "--by", "rep", "--matrix",
+        "--catalog", str(STAGE_COLUMN), "--format", "markdown",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "| Sales rep | Lead (deals) | Qualified | Demo | Proposal | Won |" in lines
+    assert "| ana | 6 | 83.3% (+13) | 60.0% (-11) ◀ | 66.7% (+7) | 100.0% (+33) |" in lines
+    # ben 4 deals: -, 2/4, 2/2, 1/2, 0/1: gaps -20, +29, -10, -67 (bottleneck)
+    assert "| ben | 4 | 50.0% (-20) | 100.0% (+29) | 50.0% (-10) | 0.0% (-67) ◀ |" in lines
+    # csv is the tidy funnel, whatever the view
+    plain = run(
+        "funnel",
+        "with_lost_stage",
+        "--period",
+        "all",
+        "--by",
+        "rep",
+        "--catalog",
+        str(STAGE_COLUMN),
+        "-f",
+        "csv",
+    )
+    matrix = run(
+        "funnel",
+        "with_lost_stage",
+        "--period",
+        "all",
+        "--by",
+        "rep",
+        "--matrix",
+        "--catalog",
+        str(STAGE_COLUMN),
+        "-f",
+        "csv",
+    )
+    assert matrix.stdout == plain.stdout
+    result = run("funnel", "--matrix", "--catalog", str(STAGE_COLUMN))
+    assert result.exit_code == 2 and result.stderr.startswith("error: --matrix shows one row per --by group")
+
+
 def test_stage_column_by_rep_cumulative():
     rows, _ = funnel(STAGE_COLUMN, "cumulative", "--period", "all", "--by", "rep")
     team = [None, 8 / 10, 7 / 8, 6 / 7, 2 / 6]
