@@ -12,6 +12,7 @@ closed (won or lost) in the period.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -179,7 +180,12 @@ def build_pipeline(
     source = workspace.catalog.sources[funnel.source]
     stale_after = stale_after or funnel.stale_after
     deals, unknown = _staged_at(workspace, funnel, by, period, as_of)
-    value = pl.col(funnel.value).cast(pl.Float64) if funnel.value else pl.lit(None, pl.Float64)
+    value = pl.col(funnel.value).cast(pl.Float64) if funnel.value else None
+
+    def money(aggregation: Callable[[pl.Expr], pl.Expr], name: str) -> pl.Expr:
+        """An aggregation of the value column; empty (not 0) when the funnel has no value."""
+        return (aggregation(value) if value is not None else pl.lit(None, pl.Float64)).alias(name)
+
     days = (pl.lit(as_of) - pl.col(_SINCE)).dt.total_days()
     stale = (days > stale_after).fill_null(False)
     open_query = (
@@ -187,9 +193,9 @@ def build_pipeline(
         .group_by([*by, _STAGE])
         .agg(
             pl.len().alias("open_deals"),
-            value.sum().alias("open_value"),
+            money(lambda v: v.sum(), "open_value"),
             stale.sum().alias("stale_deals"),
-            value.filter(stale).sum().alias("stale_value"),
+            money(lambda v: v.filter(stale).sum(), "stale_value"),
             days.median().cast(pl.Float64).alias("median_days_in_stage"),
             days.max().cast(pl.Float64).alias("max_days_in_stage"),
         )
@@ -203,7 +209,7 @@ def build_pipeline(
     closed_aggregations = [
         won.sum().alias("won_deals"),
         (~won).sum().alias("lost_deals"),
-        value.filter(won).mean().alias("avg_deal_size"),
+        money(lambda v: v.filter(won).mean(), "avg_deal_size"),
         cycle.filter(won).mean().alias("avg_cycle_days"),
     ]
     closed = deals.filter(pl.col(_CLOSED_IN_PERIOD))
@@ -212,7 +218,10 @@ def build_pipeline(
     )
     (opened, closed_frame), warnings = _collect(workspace, funnel, [open_query, closed_query], unknown)
     frame = _tidy(funnel, opened, closed_frame, by, as_of)
-    if not _can_age(funnel):
+    if not _can_age(funnel):  # unknown, not zero
+        frame = frame.with_columns(
+            pl.lit(None, pl.Int64).alias("stale_deals"), pl.lit(None, pl.Float64).alias("stale_value")
+        )
         warnings.append(
             f"funnel '{funnel.name}': no dates say when a deal entered its stage, so days in stage and "
             f"stale deals are unknown; declare funnels.{funnel.name}.stage_since (or a history)"

@@ -430,10 +430,10 @@ def _velocity_rows(frame: pl.DataFrame, view: PipelineView) -> tuple[list[str], 
             [
                 *(_cell(k) for k in keys),
                 f"{part['open_deals'].sum():,}",
-                _money(part["open_value"].sum(), view.currency),
-                f"{part['stale_deals'].sum():,}",
-                f"{first['won_deals']:,}",
-                f"{first['lost_deals']:,}",
+                _money(_total(part["open_value"]), view.currency),
+                _count(_total(part["stale_deals"])),
+                _count(first["won_deals"]),
+                _count(first["lost_deals"]),
                 _percent(first["win_rate"]),
                 _money(first["avg_deal_size"], view.currency),
                 EMPTY if first["avg_cycle_days"] is None else f"{first['avg_cycle_days']:,.1f} d",
@@ -441,6 +441,15 @@ def _velocity_rows(frame: pl.DataFrame, view: PipelineView) -> tuple[list[str], 
             ]
         )
     return headers, rows
+
+
+def _total(values: pl.Series) -> float | None:
+    """The sum, or empty when every value is (an unknown is not a zero)."""
+    return None if values.null_count() == len(values) else values.sum()
+
+
+def _count(value: float | None) -> str:
+    return EMPTY if value is None else f"{value:,}"
 
 
 def _stage_rows(frame: pl.DataFrame, view: PipelineView) -> tuple[list[str], list[list[str]]]:
@@ -455,7 +464,7 @@ def _stage_rows(frame: pl.DataFrame, view: PipelineView) -> tuple[list[str], lis
                 row["stage"],
                 f"{row['open_deals']:,}",
                 _money(row["open_value"], view.currency),
-                f"{row['stale_deals']:,}",
+                _count(row["stale_deals"]),
                 _money(row["stale_value"], view.currency),
                 _days(row["median_days_in_stage"]),
                 _days(row["max_days_in_stage"]),

@@ -145,6 +145,7 @@ def test_stage_column_only_is_todays_pipeline_without_ages():
     assert column(rows, "open_deals") == [1, 1, 1, 1]
     assert column(rows, "open_value") == [100, 200, 300, 700]
     assert column(rows, "median_days_in_stage") == [None] * 4
+    assert column(rows, "stale_deals") == [None] * 4  # unknown without dates, not zero
     assert (rows[0]["won_deals"], rows[0]["lost_deals"]) == (2, 2)
     # cycles: A04 2025-05-01 -> 07-20 = 80 d, A05 07-10 -> 09-15 = 67 d; average won deal 450
     assert rows[0]["avg_cycle_days"] == 73.5

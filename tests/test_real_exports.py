@@ -469,3 +469,28 @@ def test_olist_conversion_by_origin(olist):
     )
     expected = {("mql_conversion", origin): ratio(converted[origin], n) for origin, n in total.items()}
     assert not same(report(olist, "-m", "mql_conversion", by="origin"), expected)
+
+
+# ------------------------------------------------------------------------- pipeline on every real export
+
+REAL_EXPORTS = [
+    "salesforce-export-devorg-sample",
+    "salesforce-export-winkel",
+    "zoho-crm-analytics-sample",
+    "bitrix24-ctrl-leasing",
+    "olist-marketing-funnel-semicolon",
+]
+
+
+@pytest.mark.parametrize("name", REAL_EXPORTS)
+def test_pipeline_runs_on_every_real_export(tmp_path_factory, name):
+    # Open deals can never outnumber the deals the funnel counts at its first stage (--period all).
+    catalog = install(tmp_path_factory, name)
+    rows = salescode(catalog, "pipeline", "--period", "all")
+    first = funnel(catalog)[0]
+    assert rows and sum(int(row["open_deals"]) for row in rows) <= int(first["reached"])
+    stage = rows[0]["stage"]
+    result = run("pipeline", "--period", "all", "--list", stage, "--catalog", str(catalog), "-f", "csv")
+    assert result.exit_code == 0, result.stderr
+    listed = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert sum(1 for row in listed if row["status"] != "dropped") == int(rows[0]["open_deals"])
