@@ -155,6 +155,17 @@ def _check_columns(workspace: Workspace, funnel: Funnel) -> None:
         raise CatalogError(catalog.path, problems)
 
 
+def require_funnel_dimensions(workspace: Workspace, funnel: Funnel, by: tuple[str, ...]) -> None:
+    """--by names catalog dimensions that the funnel's source has."""
+    require_dimensions(workspace.catalog, by)
+    for dim in by:
+        if dim not in workspace.schemas[funnel.source]:
+            raise SalescodeError(
+                f"--by {dim}: funnel '{funnel.name}' source '{funnel.source}' has no column '{dim}'; "
+                "add a join that brings it in"
+            )
+
+
 def _deals_in_period(workspace: Workspace, funnel: Funnel, period: Period, cohort: bool) -> pl.LazyFrame:
     """Deals created in the period (cohort), or active in it: created before its end and not
     closed before its start."""
@@ -273,13 +284,7 @@ def build_funnel(
     cohort_grain: a cohort table, one funnel per creation period of this grain (a `cohort` column).
     Each step is compared with the previous period and, with groups, with the whole team.
     """
-    require_dimensions(workspace.catalog, by)
-    for dim in by:
-        if dim not in workspace.schemas[funnel.source]:
-            raise SalescodeError(
-                f"--by {dim}: funnel '{funnel.name}' source '{funnel.source}' has no column '{dim}'; "
-                "add a join that brings it in"
-            )
+    require_funnel_dimensions(workspace, funnel, by)
     groups = by
     deals = _deals_in_period(workspace, funnel, period, cohort or cohort_grain is not None)
     if cohort_grain is not None:

@@ -20,9 +20,17 @@ import polars as pl
 
 from salescode.catalog import Funnel, did_you_mean
 from salescode.errors import SalescodeError
-from salescode.funnel import FURTHEST, LOST, latest_date, stage_deals, stage_index, unknown_stages_warning
+from salescode.funnel import (
+    FURTHEST,
+    LOST,
+    latest_date,
+    require_funnel_dimensions,
+    stage_deals,
+    stage_index,
+    unknown_stages_warning,
+)
 from salescode.periods import Period
-from salescode.workspace import Workspace, require_dimensions
+from salescode.workspace import Workspace
 
 PIPELINE_COLUMNS = ("funnel", "as_of", "stage", "step")
 VALUE_COLUMNS = (
@@ -175,8 +183,7 @@ def build_pipeline(
     as_of: date,
     stale_after: int | None = None,
 ) -> PipelineReport:
-    require_dimensions(workspace.catalog, by)
-    _require_by_columns(workspace, funnel, by)
+    require_funnel_dimensions(workspace, funnel, by)
     source = workspace.catalog.sources[funnel.source]
     stale_after = stale_after or funnel.stale_after
     deals, unknown = _staged_at(workspace, funnel, by, period, as_of)
@@ -232,15 +239,6 @@ def build_pipeline(
             "rate, deal size, cycle and velocity are unknown"
         )
     return PipelineReport(frame, funnel, period, as_of, by, stale_after, warnings)
-
-
-def _require_by_columns(workspace: Workspace, funnel: Funnel, by: tuple[str, ...]) -> None:
-    for dim in by:
-        if dim not in workspace.schemas[funnel.source]:
-            raise SalescodeError(
-                f"--by {dim}: funnel '{funnel.name}' source '{funnel.source}' has no column '{dim}'; "
-                "add a join that brings it in"
-            )
 
 
 def _tidy(
@@ -312,8 +310,7 @@ def list_deals(
     stale_after = stale_after or funnel.stale_after
     catalog = workspace.catalog
     source = catalog.sources[funnel.source]
-    require_dimensions(catalog, by)
-    _require_by_columns(workspace, funnel, by)
+    require_funnel_dimensions(workspace, funnel, by)
     dimensions = list(by) or [d for d in catalog.dimensions if d in workspace.schemas[funnel.source]][:1]
     deals, unknown = _staged_at(workspace, funnel, tuple(dimensions), period, as_of)
     index = names.index(stage)

@@ -276,31 +276,8 @@ def test_by_rep_matrix_is_a_row_per_rep():
     # ben 4 deals: -, 2/4, 2/2, 1/2, 0/1: gaps -20, +29, -10, -67 (bottleneck)
     assert "| ben | 4 | 50.0% (-20) | 100.0% (+29) | 50.0% (-10) | 0.0% (-67) ◀ |" in lines
     # csv is the tidy funnel, whatever the view
-    plain = run(
-        "funnel",
-        "with_lost_stage",
-        "--period",
-        "all",
-        "--by",
-        "rep",
-        "--catalog",
-        str(STAGE_COLUMN),
-        "-f",
-        "csv",
-    )
-    matrix = run(
-        "funnel",
-        "with_lost_stage",
-        "--period",
-        "all",
-        "--by",
-        "rep",
-        "--matrix",
-        "--catalog",
-        str(STAGE_COLUMN),
-        "-f",
-        "csv",
-    )
+    args = ["funnel", "with_lost_stage", "--period", "all", "--by", "rep", "--catalog", str(STAGE_COLUMN)]
+    plain, matrix = run(*args, "-f", "csv"), run(*args, "--matrix", "-f", "csv")
     assert matrix.stdout == plain.stdout
     result = run("funnel", "--matrix", "--catalog", str(STAGE_COLUMN))
     assert result.exit_code == 2 and result.stderr.startswith("error: --matrix shows one row per --by group")
