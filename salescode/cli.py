@@ -23,6 +23,8 @@ from salescode import __version__
 from salescode.errors import SalescodeError
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from salescode.catalog import Catalog
     from salescode.engine import Report
     from salescode.funnel import FunnelReport
@@ -164,6 +166,30 @@ PeriodOption = Annotated[
         show_default=False,
     ),
 ]
+MetricOption = Annotated[
+    list[str] | None,
+    typer.Option("--metric", "-m", help="Only this metric (repeatable).", metavar="NAME", show_default=False),
+]
+LevelOpt = Annotated[
+    list[LevelOption] | None,
+    typer.Option(
+        "--level",
+        "-l",
+        help="Only metrics of this AOR level: activity, objective or result (repeatable).",
+        metavar="LEVEL",
+        show_default=False,
+    ),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Take DATE (YYYY-MM-DD) as today: relative periods (last-month, ytd, …) count from it and "
+        "the default period is the latest with data on or before it. For back-fills and reproducible runs.",
+        metavar="DATE",
+        show_default=False,
+    ),
+]
 FunnelArgument = Annotated[
     str | None, typer.Argument(help="Funnel name (default: the first in the catalog).", metavar="[NAME]")
 ]
@@ -263,32 +289,25 @@ def _progress(message: str) -> Iterator[None]:
         yield
 
 
-def _today() -> date:
-    return date.today()
+def _today(as_of: str | None) -> date:
+    """Today, or the --as-of date standing in for it."""
+    if as_of is None:
+        return date.today()
+    try:
+        return date.fromisoformat(as_of)
+    except ValueError:
+        raise SalescodeError(f"--as-of '{as_of}' is not a date; write it as YYYY-MM-DD") from None
 
 
 @app.command()
 def report(
     catalog: CatalogOption = None,
     period: PeriodOption = None,
+    as_of: AsOfOption = None,
     grain: GrainOpt = GrainOption.month,
     by: ByOption = None,
-    metric: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--metric", "-m", help="Only this metric (repeatable).", metavar="NAME", show_default=False
-        ),
-    ] = None,
-    level: Annotated[
-        list[LevelOption] | None,
-        typer.Option(
-            "--level",
-            "-l",
-            help="Only metrics of this AOR level: activity, objective or result (repeatable).",
-            metavar="LEVEL",
-            show_default=False,
-        ),
-    ] = None,
+    metric: MetricOption = None,
+    level: LevelOpt = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -304,27 +323,106 @@ def report(
       salescode report --period 2025-Q3 --by team --level result
       salescode report --period last-month --format csv > scorecard.csv
     """
+    with _user_errors():
+        spec = _load(catalog)
+        result = _evaluate(spec, period, as_of, grain, by, metric, level)
+        _write_report(spec, result, _resolve_format(fmt, output), output)
+
+
+def _evaluate(
+    spec: Catalog,
+    period: str | None,
+    as_of: str | None,
+    grain: GrainOption,
+    by: list[str] | None,
+    metric: list[str] | None,
+    level: list[LevelOption] | None,
+) -> Report:
+    """The report the options ask for, its warnings on stderr."""
     from salescode.catalog import Grain, Level
     from salescode.engine import ReportRequest, evaluate
     from salescode.periods import parse_period
 
+    today = _today(as_of)
+    request = ReportRequest(
+        metrics=tuple(metric or ()),
+        levels=tuple(Level(item.value) for item in level or ()),
+        by=tuple(by or ()),
+        period=parse_period(period, today=today, week_start=spec.week_start) if period else None,
+        grain=Grain(grain.value),
+    )
+    with _progress("Computing metrics…"):
+        result = evaluate(spec, request, today=today)
+    for warning in result.warnings:
+        _warn(warning)
+    return result
+
+
+@app.command()
+def check(
+    catalog: CatalogOption = None,
+    period: PeriodOption = None,
+    as_of: AsOfOption = None,
+    grain: GrainOpt = GrainOption.month,
+    by: ByOption = None,
+    metric: MetricOption = None,
+    level: LevelOpt = None,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            "-t",
+            help="Count a target as met within this fraction of it (0.05: attainment of 95% or more).",
+            min=0.0,
+            max=1.0,
+            metavar="FRACTION",
+        ),
+    ] = 0.0,
+    warn_only: Annotated[
+        bool, typer.Option("--warn-only", help="Print the misses but exit 0 (report without alerting).")
+    ] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Print every target checked (status met, missed or no value).")
+    ] = False,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Check the period's targets; exit code 1 when any is missed: the cron alert.
+
+    Every metric with a target (its own, or per group from a targets: file, e.g. each rep's
+    quota with --by rep) is met when its attainment is at least 1 - tolerance. The misses are
+    printed (all targets with --all), a summary goes to stderr, and the exit code is 0 when
+    all are met, 1 when any is missed, 2 on errors. A target whose metric has no value (a
+    ratio over no deals) is counted as "no value", not as a miss.
+
+    \b
+    Examples:
+      salescode check --period last-month --by rep || mail -s "targets missed" sales@example.com
+      salescode check --level result --tolerance 0.05 --format markdown
+      salescode check --period last-week --warn-only --all --format csv >> checks.csv
+    """
+    from salescode.check import check_targets
+
     with _user_errors():
         spec = _load(catalog)
-        request = ReportRequest(
-            metrics=tuple(metric or ()),
-            levels=tuple(Level(item.value) for item in level or ()),
-            by=tuple(by or ()),
-            period=parse_period(period, today=_today(), week_start=spec.week_start) if period else None,
-            grain=Grain(grain.value),
-        )
-        with _progress("Computing metrics…"):
-            result = evaluate(spec, request, today=_today())
-        for warning in result.warnings:
-            _warn(warning)
-        _write_report(spec, result, _resolve_format(fmt, output), output)
+        result = _evaluate(spec, period, as_of, grain, by, metric, level)
+        checked = check_targets(result, tolerance)
+        caption = f"missed: attainment below {1 - tolerance:.0%}"
+        _write_report(spec, result, _resolve_format(fmt, output), output, checked.rows(show_all), caption)
+    _stderr().print(f"check: {checked.summary(result.period.label, tolerance)}", markup=False)
+    if checked.missed and not warn_only:
+        raise typer.Exit(code=EXIT_MISSED)
 
 
-def _write_report(spec: Catalog, result: Report, fmt: OutputFormat, output: Path | None) -> None:
+def _write_report(
+    spec: Catalog,
+    result: Report,
+    fmt: OutputFormat,
+    output: Path | None,
+    frame: pl.DataFrame | None = None,
+    caption: str | None = None,
+) -> None:
+    """The report (or the given rows of it, such as check's misses) in the chosen format."""
     from salescode.output import emit
     from salescode.render import MetricStyle, write_csv, write_json, write_report_markdown, write_report_table
 
@@ -336,15 +434,18 @@ def _write_report(spec: Catalog, result: Report, fmt: OutputFormat, output: Path
     compared = f" vs {result.previous.label}" if result.previous else ""
     title = f"{spec.name} — {result.period.label}{compared}"
 
+    rows = result.frame if frame is None else frame
+
     def write(out: Any) -> None:
         if fmt is OutputFormat.table:
-            write_report_table(result.frame, _table_console(out), styles, by_labels, title)
+            if not rows.is_empty():
+                write_report_table(rows, _table_console(out), styles, by_labels, title, caption)
         elif fmt is OutputFormat.csv:
-            write_csv(result.frame, out)
+            write_csv(rows, out)
         elif fmt is OutputFormat.json:
-            write_json(result.frame, out)
+            write_json(rows, out)
         else:
-            write_report_markdown(result.frame, out, styles, by_labels, title)
+            write_report_markdown(rows, out, styles, by_labels, title)
 
     emit(write, output)
 
@@ -354,6 +455,7 @@ def funnel(
     name: FunnelArgument = None,
     catalog: CatalogOption = None,
     period: PeriodOption = None,
+    as_of: AsOfOption = None,
     grain: Annotated[
         GrainOption | None,
         typer.Option(
@@ -417,6 +519,7 @@ def funnel(
 
     with _user_errors():
         spec = _load(catalog)
+        today = _today(as_of)
         chosen = choose_funnel(spec, name)
         cohort_grain = Grain(grain.value) if cohort and grain else None
         if matrix and not by:
@@ -424,12 +527,12 @@ def funnel(
         with _progress("Computing the funnel…"):
             workspace = open_funnel(spec, chosen)
             if period:
-                span = parse_period(period, today=_today(), week_start=spec.week_start)
+                span = parse_period(period, today=today, week_start=spec.week_start)
             elif cohort_grain:
                 span = ALL
             else:
                 span = latest_funnel_period(
-                    workspace, chosen, Grain((grain or GrainOption.month).value), _today()
+                    workspace, chosen, Grain((grain or GrainOption.month).value), today
                 )
             result = build_funnel(workspace, chosen, span, tuple(by or ()), cohort, strict, cohort_grain)
         for warning in result.warnings:
@@ -480,6 +583,7 @@ def pipeline(
     name: FunnelArgument = None,
     catalog: CatalogOption = None,
     period: PeriodOption = None,
+    as_of: AsOfOption = None,
     grain: GrainOpt = GrainOption.month,
     by: ByOption = None,
     stale_days: Annotated[
@@ -527,18 +631,19 @@ def pipeline(
 
     with _user_errors():
         spec = _load(catalog)
+        today = _today(as_of)
         chosen = choose_funnel(spec, name)
         with _progress("Computing the pipeline…"):
             workspace = open_funnel(spec, chosen)
             if period:
-                span = parse_period(period, today=_today(), week_start=spec.week_start)
+                span = parse_period(period, today=today, week_start=spec.week_start)
             else:
-                span = latest_funnel_period(workspace, chosen, Grain(grain.value), _today())
-            as_of = as_of_date(workspace, chosen, span, _today())
+                span = latest_funnel_period(workspace, chosen, Grain(grain.value), today)
+            day = as_of_date(workspace, chosen, span, today)
             if list_stage is not None:
-                deals = list_deals(workspace, chosen, list_stage, span, as_of, tuple(by or ()), stale_days)
+                deals = list_deals(workspace, chosen, list_stage, span, day, tuple(by or ()), stale_days)
             else:
-                result = build_pipeline(workspace, chosen, span, tuple(by or ()), as_of, stale_days)
+                result = build_pipeline(workspace, chosen, span, tuple(by or ()), day, stale_days)
         for warning in (deals if list_stage is not None else result).warnings:
             _warn(warning)
         chosen_format = _resolve_format(fmt, output)

@@ -233,7 +233,8 @@ def _latest_period(workspace: Workspace, metrics: list[Metric], grain: Grain, to
             )
     latest = [frame["latest"][0] for frame in _collect(workspace, queries)]
     latest = [day for day in latest if day is not None]
-    return grain_period(max(latest) if latest else today, grain, catalog.week_start)
+    # Never after today: future dates (expected close dates, planned quotas) do not make a period.
+    return grain_period(min(max(latest), today) if latest else today, grain, catalog.week_start)
 
 
 def _conversion_queries(

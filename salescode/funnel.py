@@ -626,4 +626,6 @@ def latest_funnel_period(workspace: Workspace, funnel: Funnel, grain: Grain, tod
     source = workspace.catalog.sources[funnel.source]
     if not (source.time or funnel.cohort):
         return ALL
-    return grain_period(latest_date(workspace, funnel) or today, grain, workspace.catalog.week_start)
+    latest = latest_date(workspace, funnel)
+    day = min(latest, today) if latest else today  # never after today
+    return grain_period(day, grain, workspace.catalog.week_start)

@@ -178,3 +178,12 @@ def test_entries_on_the_same_day_keep_the_order_of_the_history_file(tmp_path, sa
     assert [(r["stage"], r["open_deals"], r["median_days_in_stage"]) for r in rows if r["open_deals"]] == [
         (stage_now, 1, 26)
     ]
+
+
+def test_as_of_is_never_after_today():
+    # --as-of 2025-01-31 stands in for today: February's pipeline is taken on 2025-01-31 (the January
+    # figures of test_open_pipeline_by_stage_on_the_periods_last_day), with February's closed deals.
+    rows, _ = pipeline(HISTORY, "history", "--period", "2025-02", "--as-of", "2025-01-31")
+    assert column(rows, "as_of") == ["2025-01-31"] * 4
+    assert column(rows, "open_deals") == [1, 2, 1, 3]
+    assert (rows[0]["won_deals"], rows[0]["lost_deals"]) == (1, 1)  # H01 won, H03 lost in February
