@@ -28,16 +28,20 @@ if TYPE_CHECKING:
     from salescode.catalog import Catalog
     from salescode.engine import Report
     from salescode.funnel import FunnelReport
+    from salescode.output import Destination
     from salescode.pipeline import DealList, PipelineReport
 
 EXIT_OK, EXIT_MISSED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_CATALOG = Path("metrics.yaml")
+_SETTINGS = {"quiet": False}  # global options taken anywhere on the command line (see _Group.main)
 
 
 class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
+    tsv = "tsv"
     json = "json"
+    jsonl = "jsonl"
     markdown = "markdown"
 
 
@@ -61,7 +65,8 @@ class _Group(TyperGroup):
     def main(self, args: Any = None, *pargs: Any, **kwargs: Any) -> Any:
         arguments = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in arguments or bool(os.environ.get("SALESCODE_DEBUG"))
-        arguments = [a for a in arguments if a != "--debug"]
+        _SETTINGS["quiet"] = "--quiet" in arguments or "-q" in arguments
+        arguments = [a for a in arguments if a not in ("--debug", "--quiet", "-q")]
         kwargs["standalone_mode"] = False
         try:
             code = super().main(arguments, *pargs, **kwargs)
@@ -108,7 +113,13 @@ def _error(message: str) -> None:
 
 
 def _warn(message: str) -> None:
-    _stderr().print(f"warning: {message}", markup=False, highlight=False)
+    _note(f"warning: {message}")
+
+
+def _note(message: str) -> None:
+    """A line for people on stderr (a warning, a summary); --quiet leaves only errors."""
+    if not _SETTINGS["quiet"]:
+        _stderr().print(message, markup=False, highlight=False)
 
 
 @contextmanager
@@ -131,7 +142,8 @@ app = typer.Typer(
         "  salescode report --period 2025-Q3 --by team\n"
         "  salescode funnel --period last-quarter\n"
         "  salescode report --format csv > scorecard.csv\n\n"
-        "Global option: --debug (anywhere on the line) shows tracebacks."
+        "Global options (anywhere on the line): --debug shows tracebacks; --quiet (-q) prints "
+        "nothing on stderr but errors."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -209,7 +221,8 @@ FormatOption = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="Output format. Default: table on a terminal, csv when piped.",
+        help="Output format. Default: table on a terminal; with --output, the file's extension "
+        "(.csv .tsv .json .jsonl .md); else csv.",
         show_default=False,
     ),
 ]
@@ -224,6 +237,38 @@ OutputOption = Annotated[
         dir_okay=False,
     ),
 ]
+AppendOption = Annotated[
+    bool,
+    typer.Option(
+        "--append",
+        help="Add to the --output file (csv, tsv, jsonl) instead of replacing it, under a lock; the "
+        "header is written only into a new or empty file.",
+    ),
+]
+NoHeaderOption = Annotated[bool, typer.Option("--no-header", help="csv/tsv: leave out the header line.")]
+SeparatorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--separator",
+        help="csv: the field separator, e.g. ';' (default ',').",
+        metavar="CHAR",
+        show_default=False,
+    ),
+]
+DecimalCommaOption = Annotated[
+    bool,
+    typer.Option(
+        "--decimal-comma",
+        help="csv/tsv: write 0,75 for 0.75 (for spreadsheets in comma-decimal locales; csv then uses ';').",
+    ),
+]
+EscapeFormulasOption = Annotated[
+    bool,
+    typer.Option(
+        "--escape-formulas/--no-escape-formulas",
+        help="csv/tsv: prefix text cells starting with = + - @ with ' so spreadsheets do not run them.",
+    ),
+]
 
 
 @app.callback(invoke_without_command=True)
@@ -232,7 +277,8 @@ def _main(
 ) -> None:
     """Sales KPIs from CRM exports (Activities → Objectives → Results).
 
-    Global option --debug (anywhere on the line) shows tracebacks.
+    Global options (anywhere on the line): --debug shows tracebacks; --quiet (-q) prints
+    nothing on stderr but errors.
     """
     if version:
         Console().print(f"salescode {__version__}", highlight=False)
@@ -261,12 +307,27 @@ def _load(option: Path | None, *, check_expressions: bool = True) -> Catalog:
     return load_catalog(_catalog_path(option), check_expressions=check_expressions)
 
 
-def _resolve_format(fmt: OutputFormat | None, output: Path | None) -> OutputFormat:
-    if fmt is not None:
-        return fmt
-    if output is None and sys.stdout.isatty():
-        return OutputFormat.table
-    return OutputFormat.csv
+def _destination(
+    fmt: OutputFormat | None,
+    output: Path | None,
+    append: bool = False,
+    no_header: bool = False,
+    separator: str | None = None,
+    decimal_comma: bool = False,
+    escape_formulas: bool = True,
+) -> Destination:
+    from salescode.output import destination
+
+    return destination(
+        fmt.value if fmt else None,
+        output,
+        terminal=sys.stdout.isatty(),
+        append=append,
+        no_header=no_header,
+        separator=separator,
+        decimal_comma=decimal_comma,
+        escape_formulas=escape_formulas,
+    )
 
 
 def _table_console(file: Any) -> Console:
@@ -282,7 +343,7 @@ def _table_console(file: Any) -> Console:
 def _progress(message: str) -> Iterator[None]:
     """A spinner on stderr while work runs, only when stderr is a terminal."""
     console = _stderr()
-    if console.is_terminal and not os.environ.get("NO_COLOR"):
+    if console.is_terminal and not os.environ.get("NO_COLOR") and not _SETTINGS["quiet"]:
         with console.status(message):
             yield
     else:
@@ -310,6 +371,11 @@ def report(
     level: LevelOpt = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    append: AppendOption = False,
+    no_header: NoHeaderOption = False,
+    separator: SeparatorOption = None,
+    decimal_comma: DecimalCommaOption = False,
+    escape_formulas: EscapeFormulasOption = True,
 ) -> None:
     """The AOR scorecard: every metric for a period, against the period before and the target.
 
@@ -326,7 +392,11 @@ def report(
     with _user_errors():
         spec = _load(catalog)
         result = _evaluate(spec, period, as_of, grain, by, metric, level)
-        _write_report(spec, result, _resolve_format(fmt, output), output)
+        _write_report(
+            spec,
+            result,
+            _destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas),
+        )
 
 
 def _evaluate(
@@ -386,6 +456,11 @@ def check(
     ] = False,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    append: AppendOption = False,
+    no_header: NoHeaderOption = False,
+    separator: SeparatorOption = None,
+    decimal_comma: DecimalCommaOption = False,
+    escape_formulas: EscapeFormulasOption = True,
 ) -> None:
     """Check the period's targets; exit code 1 when any is missed: the cron alert.
 
@@ -408,8 +483,14 @@ def check(
         result = _evaluate(spec, period, as_of, grain, by, metric, level)
         checked = check_targets(result, tolerance)
         caption = f"missed: attainment below {1 - tolerance:.0%}"
-        _write_report(spec, result, _resolve_format(fmt, output), output, checked.rows(show_all), caption)
-    _stderr().print(f"check: {checked.summary(result.period.label, tolerance)}", markup=False)
+        _write_report(
+            spec,
+            result,
+            _destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas),
+            checked.rows(show_all),
+            caption,
+        )
+    _note(f"check: {checked.summary(result.period.label, tolerance)}")
     if checked.missed and not warn_only:
         raise typer.Exit(code=EXIT_MISSED)
 
@@ -417,14 +498,12 @@ def check(
 def _write_report(
     spec: Catalog,
     result: Report,
-    fmt: OutputFormat,
-    output: Path | None,
+    dest: Destination,
     frame: pl.DataFrame | None = None,
     caption: str | None = None,
 ) -> None:
-    """The report (or the given rows of it, such as check's misses) in the chosen format."""
-    from salescode.output import emit
-    from salescode.render import MetricStyle, write_csv, write_json, write_report_markdown, write_report_table
+    """The report (or the given rows of it, such as check's misses)."""
+    from salescode.render import MetricStyle, write_report_markdown, write_report_table
 
     styles = {
         m.name: MetricStyle(m.format.value, m.direction.value if m.direction else None, spec.currency)
@@ -433,21 +512,15 @@ def _write_report(
     by_labels = {d: spec.dimensions[d].label for d in result.by}
     compared = f" vs {result.previous.label}" if result.previous else ""
     title = f"{spec.name} — {result.period.label}{compared}"
-
     rows = result.frame if frame is None else frame
 
-    def write(out: Any) -> None:
-        if fmt is OutputFormat.table:
-            if not rows.is_empty():
-                write_report_table(rows, _table_console(out), styles, by_labels, title, caption)
-        elif fmt is OutputFormat.csv:
-            write_csv(rows, out)
-        elif fmt is OutputFormat.json:
-            write_json(rows, out)
-        else:
+    def human(out: Any) -> None:
+        if dest.format == "markdown":
             write_report_markdown(rows, out, styles, by_labels, title)
+        elif not rows.is_empty():
+            write_report_table(rows, _table_console(out), styles, by_labels, title, caption)
 
-    emit(write, output)
+    dest.send(rows, human)
 
 
 @app.command()
@@ -493,6 +566,11 @@ def funnel(
     ] = False,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    append: AppendOption = False,
+    no_header: NoHeaderOption = False,
+    separator: SeparatorOption = None,
+    decimal_comma: DecimalCommaOption = False,
+    escape_formulas: EscapeFormulasOption = True,
 ) -> None:
     """Stage-by-stage funnel: deals reached, conversion, drop-off, time in stage, bottleneck.
 
@@ -537,45 +615,41 @@ def funnel(
             result = build_funnel(workspace, chosen, span, tuple(by or ()), cohort, strict, cohort_grain)
         for warning in result.warnings:
             _warn(warning)
-        _write_funnel(spec, result, _resolve_format(fmt, output), output, matrix)
+        _write_funnel(
+            spec,
+            result,
+            _destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas),
+            matrix,
+        )
 
 
-def _write_funnel(
-    spec: Catalog, result: FunnelReport, fmt: OutputFormat, output: Path | None, matrix: bool
-) -> None:
+def _write_funnel(spec: Catalog, result: FunnelReport, dest: Destination, matrix: bool) -> None:
     from salescode import render
-    from salescode.output import emit
 
     if result.cohort_grain:
         deals = f"by {result.cohort_grain.value} created, over {result.period.label}"
     else:
         deals = f"{'cohort created in' if result.cohort else 'deals active in'} {result.period.label}"
-    title = f"{spec.name} — {result.funnel.label} funnel, {deals}"
     view = render.FunnelView(
-        title=title,
+        title=f"{spec.name} — {result.funnel.label} funnel, {deals}",
         by_labels={d: spec.dimensions[d].label for d in result.by},
         currency=spec.currency,
         note=result.bottleneck_note + ("; (±n): conversion minus the team's, in points" if matrix else ""),
         show_previous=result.previous is not None,
     )
-
     one_row_per_group = matrix or result.cohort_grain is not None
 
-    def write(out: Any) -> None:
-        if fmt is OutputFormat.table:
-            table = render.write_funnel_matrix_table if one_row_per_group else render.write_funnel_table
-            table(result.frame, _table_console(out), view)
-        elif fmt is OutputFormat.csv:
-            render.write_csv(result.frame, out)
-        elif fmt is OutputFormat.json:
-            render.write_json(result.frame, out)
-        else:
+    def human(out: Any) -> None:
+        if dest.format == "markdown":
             markdown = (
                 render.write_funnel_matrix_markdown if one_row_per_group else render.write_funnel_markdown
             )
             markdown(result.frame, out, view)
+        else:
+            table = render.write_funnel_matrix_table if one_row_per_group else render.write_funnel_table
+            table(result.frame, _table_console(out), view)
 
-    emit(write, output)
+    dest.send(result.frame, human)
 
 
 @app.command()
@@ -609,6 +683,11 @@ def pipeline(
     ] = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    append: AppendOption = False,
+    no_header: NoHeaderOption = False,
+    separator: SeparatorOption = None,
+    decimal_comma: DecimalCommaOption = False,
+    escape_formulas: EscapeFormulasOption = True,
 ) -> None:
     """Pipeline health: open deals by stage, stale deals, win rate, cycle and sales velocity.
 
@@ -646,16 +725,15 @@ def pipeline(
                 result = build_pipeline(workspace, chosen, span, tuple(by or ()), day, stale_days)
         for warning in (deals if list_stage is not None else result).warnings:
             _warn(warning)
-        chosen_format = _resolve_format(fmt, output)
+        dest = _destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         if list_stage is not None:
-            _write_deals(spec, deals, span.label, chosen_format, output)
+            _write_deals(spec, deals, span.label, dest)
         else:
-            _write_pipeline(spec, result, chosen_format, output)
+            _write_pipeline(spec, result, dest)
 
 
-def _write_pipeline(spec: Catalog, result: PipelineReport, fmt: OutputFormat, output: Path | None) -> None:
+def _write_pipeline(spec: Catalog, result: PipelineReport, dest: Destination) -> None:
     from salescode import render
-    from salescode.output import emit
 
     view = render.PipelineView(
         title=(
@@ -667,35 +745,30 @@ def _write_pipeline(spec: Catalog, result: PipelineReport, fmt: OutputFormat, ou
         stale_after=result.stale_after,
     )
 
-    def write(out: Any) -> None:
-        if fmt is OutputFormat.table:
-            render.write_pipeline_table(result.frame, _table_console(out), view)
-        elif fmt is OutputFormat.markdown:
+    def human(out: Any) -> None:
+        if dest.format == "markdown":
             render.write_pipeline_markdown(result.frame, out, view)
         else:
-            (render.write_csv if fmt is OutputFormat.csv else render.write_json)(result.frame, out)
+            render.write_pipeline_table(result.frame, _table_console(out), view)
 
-    emit(write, output)
+    dest.send(result.frame, human)
 
 
-def _write_deals(spec: Catalog, deals: DealList, period: str, fmt: OutputFormat, output: Path | None) -> None:
+def _write_deals(spec: Catalog, deals: DealList, period: str, dest: Destination) -> None:
     from salescode import render
-    from salescode.output import emit
 
     title = (
         f"{spec.name} — deals at {deals.stage} on {deals.as_of.isoformat()} (stale after "
         f"{deals.stale_after} days) and lost at it in {period}"
     )
 
-    def write(out: Any) -> None:
-        if fmt is OutputFormat.table:
-            render.write_deal_table(deals.frame, _table_console(out), title, spec.currency)
-        elif fmt is OutputFormat.markdown:
+    def human(out: Any) -> None:
+        if dest.format == "markdown":
             render.write_deal_markdown(deals.frame, out, title, spec.currency)
         else:
-            (render.write_csv if fmt is OutputFormat.csv else render.write_json)(deals.frame, out)
+            render.write_deal_table(deals.frame, _table_console(out), title, spec.currency)
 
-    emit(write, output)
+    dest.send(deals.frame, human)
 
 
 @app.command("metrics")
@@ -703,29 +776,29 @@ def list_metrics(
     catalog: CatalogOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    append: AppendOption = False,
+    no_header: NoHeaderOption = False,
+    separator: SeparatorOption = None,
+    decimal_comma: DecimalCommaOption = False,
+    escape_formulas: EscapeFormulasOption = True,
 ) -> None:
     """List the catalog's metrics: name, level, category, definition and target.
 
     Example: salescode metrics --format markdown
     """
     from salescode.catalog_view import metrics_frame, write_metrics_markdown, write_metrics_table
-    from salescode.output import emit
-    from salescode.render import write_csv, write_json
 
     with _user_errors():
         spec = _load(catalog, check_expressions=False)
-        chosen = _resolve_format(fmt, output)
+        dest = _destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
 
-        def write(out: Any) -> None:
-            if chosen is OutputFormat.table:
-                write_metrics_table(spec, _table_console(out))
-            elif chosen is OutputFormat.markdown:
+        def human(out: Any) -> None:
+            if dest.format == "markdown":
                 write_metrics_markdown(spec, out)
             else:
-                frame = metrics_frame(spec)
-                (write_csv if chosen is OutputFormat.csv else write_json)(frame, out)
+                write_metrics_table(spec, _table_console(out))
 
-        emit(write, output)
+        dest.send(metrics_frame(spec), human)
 
 
 @app.command()
@@ -759,10 +832,9 @@ def validate(catalog: CatalogOption = None) -> None:
         for warning in warnings:
             _warn(warning)
         noted = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''} above)" if warnings else ""
-        _stderr().print(
+        _note(
             f"ok: {spec.path}: {len(spec.metrics)} metrics, {len(spec.funnels)} funnel(s) over "
-            f"{len(spec.sources)} sources are valid{noted}",
-            markup=False,
+            f"{len(spec.sources)} sources are valid{noted}"
         )
 
 

@@ -160,9 +160,63 @@ def _report_table(
     return table
 
 
-def write_csv(frame: pl.DataFrame, out: IO[str], *, header: bool = True) -> None:
-    """Tidy CSV; whole numbers are written without a trailing '.0'."""
-    out.write(_plain_numbers(frame).write_csv(include_header=header))
+@dataclass(frozen=True)
+class MachineFormat:
+    """How to write a tidy frame for scripts and spreadsheets."""
+
+    kind: str  # csv | tsv | json | jsonl
+    header: bool = True  # csv/tsv: a header line
+    separator: str = ","  # csv: the field separator (tsv: always a tab)
+    decimal_comma: bool = False  # csv/tsv: 0,75 instead of 0.75, for comma-decimal spreadsheets
+    escape_formulas: bool = True  # csv/tsv: a text cell starting with = + - @ is prefixed with '
+
+    @property
+    def delimited(self) -> bool:
+        return self.kind in ("csv", "tsv")
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def write_machine(frame: pl.DataFrame, out: IO[str], spec: MachineFormat) -> None:
+    if spec.kind == "json":
+        write_json(frame, out)
+    elif spec.kind == "jsonl":
+        write_jsonl(frame, out)
+    else:
+        write_delimited(frame, out, spec)
+
+
+def write_delimited(frame: pl.DataFrame, out: IO[str], spec: MachineFormat) -> None:
+    """Tidy CSV/TSV: full-precision numbers, whole ones without a trailing '.0'; empty cells for
+    missing values; text cells that a spreadsheet would run as a formula neutralised (opt-out)."""
+    texts = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
+    frame = _plain_numbers(frame)
+    if spec.decimal_comma and floats:
+        frame = frame.with_columns(pl.col(floats).str.replace(".", ",", literal=True))
+    if spec.escape_formulas and texts:
+        frame = frame.with_columns(
+            pl.when(pl.col(c).str.contains(FORMULA_START)).then("'" + pl.col(c)).otherwise(pl.col(c)).alias(c)
+            for c in texts
+        )
+    separator = "\t" if spec.kind == "tsv" else spec.separator
+    out.write(frame.write_csv(include_header=spec.header, separator=separator))
+
+
+def write_csv(frame: pl.DataFrame, out: IO[str]) -> None:
+    """Plain CSV with the defaults (header, comma, formulas neutralised)."""
+    write_delimited(frame, out, MachineFormat("csv"))
+
+
+def write_jsonl(frame: pl.DataFrame, out: IO[str]) -> None:
+    """One JSON object per line (JSON Lines): appendable, streamable."""
+    for row in frame.to_dicts():
+        out.write(
+            json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False, allow_nan=False)
+        )
+        out.write("\n")
 
 
 def write_json(frame: pl.DataFrame, out: IO[str]) -> None:
