@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from salescode.engine import Report
     from salescode.funnel import FunnelReport
     from salescode.output import Destination
+    from salescode.periods import Period
     from salescode.pipeline import DealList, PipelineReport
 
 EXIT_OK, EXIT_MISSED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -43,6 +44,12 @@ class OutputFormat(StrEnum):
     json = "json"
     jsonl = "jsonl"
     markdown = "markdown"
+
+
+class CompareOption(StrEnum):
+    previous = "previous"
+    year_ago = "year-ago"
+    none = "none"
 
 
 class GrainOption(StrEnum):
@@ -192,6 +199,14 @@ LevelOpt = Annotated[
         show_default=False,
     ),
 ]
+CompareOpt = Annotated[
+    CompareOption,
+    typer.Option(
+        "--compare",
+        help="Compare each value with the previous period of the same length, the same period a "
+        "year earlier, or nothing. A period still under way is compared over as many days.",
+    ),
+]
 AsOfOption = Annotated[
     str | None,
     typer.Option(
@@ -307,6 +322,14 @@ def _load(option: Path | None, *, check_expressions: bool = True) -> Catalog:
     return load_catalog(_catalog_path(option), check_expressions=check_expressions)
 
 
+def _period(spec: Catalog, text: str, today: date) -> Period:
+    from salescode.periods import parse_period
+
+    return parse_period(
+        text, today=today, week_start=spec.week_start, fiscal_year_start=spec.fiscal_year_start
+    )
+
+
 def _destination(
     fmt: OutputFormat | None,
     output: Path | None,
@@ -369,6 +392,7 @@ def report(
     by: ByOption = None,
     metric: MetricOption = None,
     level: LevelOpt = None,
+    compare: CompareOpt = CompareOption.previous,
     fmt: FormatOption = None,
     output: OutputOption = None,
     append: AppendOption = False,
@@ -391,7 +415,7 @@ def report(
     """
     with _user_errors():
         spec = _load(catalog)
-        result = _evaluate(spec, period, as_of, grain, by, metric, level)
+        result = _evaluate(spec, period, as_of, grain, by, metric, level, compare)
         _write_report(
             spec,
             result,
@@ -407,24 +431,28 @@ def _evaluate(
     by: list[str] | None,
     metric: list[str] | None,
     level: list[LevelOption] | None,
+    compare: CompareOption,
 ) -> Report:
     """The report the options ask for, its warnings on stderr."""
     from salescode.catalog import Grain, Level
     from salescode.engine import ReportRequest, evaluate
-    from salescode.periods import parse_period
 
     today = _today(as_of)
     request = ReportRequest(
         metrics=tuple(metric or ()),
         levels=tuple(Level(item.value) for item in level or ()),
         by=tuple(by or ()),
-        period=parse_period(period, today=today, week_start=spec.week_start) if period else None,
+        period=_period(spec, period, today) if period else None,
         grain=Grain(grain.value),
+        compare=compare.value,
     )
     with _progress("Computing metrics…"):
         result = evaluate(spec, request, today=today)
     for warning in result.warnings:
         _warn(warning)
+    if result.partial:
+        compared = f", compared with {result.previous.label}" if result.previous else ""
+        _note(f"note: {result.period.label} is not over: its figures run to {result.partial}{compared}")
     return result
 
 
@@ -437,6 +465,7 @@ def check(
     by: ByOption = None,
     metric: MetricOption = None,
     level: LevelOpt = None,
+    compare: CompareOpt = CompareOption.previous,
     tolerance: Annotated[
         float,
         typer.Option(
@@ -480,7 +509,7 @@ def check(
 
     with _user_errors():
         spec = _load(catalog)
-        result = _evaluate(spec, period, as_of, grain, by, metric, level)
+        result = _evaluate(spec, period, as_of, grain, by, metric, level, compare)
         checked = check_targets(result, tolerance)
         caption = f"missed: attainment below {1 - tolerance:.0%}"
         _write_report(
@@ -510,8 +539,9 @@ def _write_report(
         for m in result.metrics
     }
     by_labels = {d: spec.dimensions[d].label for d in result.by}
+    partial = f" (to {result.partial})" if result.partial else ""
     compared = f" vs {result.previous.label}" if result.previous else ""
-    title = f"{spec.name} — {result.period.label}{compared}"
+    title = f"{spec.name} — {result.period.label}{partial}{compared}"
     rows = result.frame if frame is None else frame
 
     def human(out: Any) -> None:
@@ -593,7 +623,7 @@ def funnel(
     """
     from salescode.catalog import Grain
     from salescode.funnel import build_funnel, choose_funnel, latest_funnel_period, open_funnel
-    from salescode.periods import ALL, parse_period
+    from salescode.periods import ALL
 
     with _user_errors():
         spec = _load(catalog)
@@ -605,7 +635,7 @@ def funnel(
         with _progress("Computing the funnel…"):
             workspace = open_funnel(spec, chosen)
             if period:
-                span = parse_period(period, today=today, week_start=spec.week_start)
+                span = _period(spec, period, today)
             elif cohort_grain:
                 span = ALL
             else:
@@ -705,7 +735,6 @@ def pipeline(
     """
     from salescode.catalog import Grain
     from salescode.funnel import choose_funnel, latest_funnel_period, open_funnel
-    from salescode.periods import parse_period
     from salescode.pipeline import as_of_date, build_pipeline, list_deals
 
     with _user_errors():
@@ -715,7 +744,7 @@ def pipeline(
         with _progress("Computing the pipeline…"):
             workspace = open_funnel(spec, chosen)
             if period:
-                span = parse_period(period, today=today, week_start=spec.week_start)
+                span = _period(spec, period, today)
             else:
                 span = latest_funnel_period(workspace, chosen, Grain(grain.value), today)
             day = as_of_date(workspace, chosen, span, today)

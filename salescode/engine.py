@@ -9,7 +9,7 @@ frame. Every lazy query of a run goes through a single `pl.collect_all`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 
@@ -30,7 +30,7 @@ from salescode.catalog.model import LEVEL_ORDER
 from salescode.errors import SalescodeError, SourceError
 from salescode.expressions import sql_expr
 from salescode.funnel import funnel_date_columns, open_funnel, reach_query
-from salescode.periods import Period, grain_period, previous_period, whole_grains
+from salescode.periods import Period, comparison_period, grain_period, whole_grains
 from salescode.sources import non_finite_message
 from salescode.targets import file_target_query, month_labels
 from salescode.workspace import Workspace, check_metric_columns, metric_closure, require_dimensions
@@ -47,6 +47,7 @@ class ReportRequest:
     by: tuple[str, ...] = ()
     period: Period | None = None  # None: the latest `grain` period that has data
     grain: Grain = Grain.MONTH
+    compare: str = "previous"  # previous | year-ago | none
 
 
 @dataclass
@@ -55,10 +56,11 @@ class Report:
 
     frame: pl.DataFrame
     period: Period
-    previous: Period | None
+    previous: Period | None  # the period compared with (previous, a year ago, or none)
     metrics: list[Metric]
     by: tuple[str, ...]
     warnings: list[str] = field(default_factory=list)
+    partial: date | None = None  # the period is under way: its figures run to this day
 
 
 def select_metrics(catalog: Catalog, request: ReportRequest) -> list[Metric]:
@@ -123,14 +125,16 @@ def evaluate(
     warnings: list[str] = []
     chosen, needed = _drop_unavailable(workspace, request, chosen, needed, warnings)
     period = request.period or _latest_period(workspace, needed, request.grain, today)
-    previous = previous_period(period, catalog.week_start)
+    previous, partial = comparison_period(period, request.compare, today, catalog.week_start)
+    # A period under way counts the rows up to today only (with --as-of, later rows may exist).
+    counted = Period(period.start, partial + timedelta(days=1), period.label) if partial else period
     queries = {
         source: _source_query(
-            workspace, source, [m for m in needed if m.source == source], request.by, period, previous
+            workspace, source, [m for m in needed if m.source == source], request.by, counted, previous
         )
         for source in dict.fromkeys(m.source for m in needed if m.source)
     }
-    conversions = _conversion_queries(workspace, needed, request.by, period, previous)
+    conversions = _conversion_queries(workspace, needed, request.by, counted, previous)
     checks = workspace.key_checks([*queries, *(f.source for f in funnels)])
     targets = {
         t.metric: file_target_query(workspace, t, request.by, month_labels(period)) for t in target_files
@@ -157,7 +161,7 @@ def evaluate(
     wide = _combine(workspace, aggregated, needed, request.by)
     wide = _compute_dependent(wide, needed)
     frame = _tidy(catalog, wide, chosen, request.by, period, previous, target_frames)
-    return Report(frame, period, previous, chosen, request.by, warnings)
+    return Report(frame, period, previous, chosen, request.by, warnings, partial)
 
 
 def _drop_unavailable(

@@ -17,10 +17,11 @@ from salescode.errors import PeriodError
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 PERIOD_HELP = (
-    "all | 2025 | 2025-Q3 | 2025-09 | 2025-W37 | 2025-09-15 | 2025-07..2025-09 | today | "
-    "yesterday | this-week/month/quarter/year | last-week/month/quarter/year | ytd | qtd | mtd | "
-    "last-N-days"
+    "all | 2025 | 2025-Q3 | 2025-09 | 2025-W37 | 2025-09-15 | 2025-07..2025-09 | FY2025 | FY2025-Q1 | "
+    "today | yesterday | this-week/month/quarter/year | last-week/month/quarter/year | "
+    "this-fiscal-year/quarter | last-fiscal-year/quarter | ytd | qtd | mtd | wtd | fytd | last-N-days"
 )
+COMPARISONS = ("previous", "year-ago", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,8 @@ class Period:
     end: date | None  # exclusive
     label: str
     grain: Grain | None = None  # set when the period is exactly one calendar grain
+    to_date: Grain | None = None  # ytd/qtd/mtd/wtd: compared with the same days of the grain before
+    fiscal_start: int | None = None  # a fiscal year or quarter, of a year starting in this month
 
     @property
     def is_all(self) -> bool:
@@ -71,12 +74,40 @@ def _week(start: date) -> Period:
     return Period(start, start + timedelta(days=7), f"{iso_year}-W{iso_week:02d}", Grain.WEEK)
 
 
+def fiscal_period(day: date, months: int, fiscal_start: int) -> Period:
+    """The fiscal year (months=12) or quarter (3) holding day, for a year starting in fiscal_start.
+
+    A fiscal year is named after the calendar year of its last day: with fiscal_start 7, FY2025
+    runs from 2024-07-01 to 2025-06-30.
+    """
+    since_start = (day.month - fiscal_start) % 12
+    start = _month_start(day.year, day.month - since_start % months)
+    end = _month_start(start.year, start.month + months)
+    year_end = _month_start(start.year, start.month + 12 - (since_start - since_start % months))
+    year = (year_end - timedelta(days=1)).year
+    label = f"FY{year}" if months == 12 else f"FY{year}-Q{since_start // 3 + 1}"
+    return Period(start, end, label, fiscal_start=fiscal_start)
+
+
+def _fiscal_months(period: Period) -> int:
+    assert period.start is not None and period.end is not None
+    return (period.end.year - period.start.year) * 12 + period.end.month - period.start.month
+
+
 def previous_period(period: Period, week_start: str = "monday") -> Period | None:
     """The period of the same length just before: the previous calendar grain for grain periods,
-    as many whole months before for a range of whole months, else as many days before."""
+    the previous fiscal year or quarter, the same days of the grain before for ytd/qtd/mtd/wtd, as
+    many whole months before for a range of whole months, else as many days before."""
     if period.is_all:
         return None
     assert period.start is not None
+    day_before = period.start - timedelta(days=1)
+    if period.to_date is Grain.YEAR:  # ytd, fytd: the same dates a year earlier
+        return year_ago(period, week_start)
+    if period.to_date is not None:
+        return _same_days(period, grain_period(day_before, period.to_date, week_start))
+    if period.fiscal_start is not None:
+        return fiscal_period(day_before, _fiscal_months(period), period.fiscal_start)
     if period.grain is Grain.WEEK:
         return _week(period.start - timedelta(days=7))  # ISO weeks start on Monday whatever week_start
     if period.grain is not None:
@@ -87,6 +118,62 @@ def previous_period(period: Period, week_start: str = "monday") -> Period | None
         return _range(date(total // 12, total % 12 + 1, 1), period.start)
     start = period.start - timedelta(days=period.days)
     return _range(start, period.start)
+
+
+def year_ago(period: Period, week_start: str = "monday") -> Period | None:
+    """The same period a year earlier: the same ISO week number, month, quarter, fiscal period or
+    dates (29 February becoming the 28th)."""
+    if period.is_all:
+        return None
+    assert period.start is not None and period.end is not None
+    if period.fiscal_start is not None and period.to_date is None:
+        return fiscal_period(_a_year_before(period.start), _fiscal_months(period), period.fiscal_start)
+    if period.grain is Grain.WEEK:
+        # The same ISO week number (53 becomes 52 in a year without it), starting on the same weekday.
+        year, week, _ = (period.start + timedelta(days=3)).isocalendar()
+        offset = period.start - date.fromisocalendar(year, week, 1)
+        week = min(week, date(year - 1, 12, 28).isocalendar()[1])
+        return _week(date.fromisocalendar(year - 1, week, 1) + offset)
+    if period.grain is not None:
+        return grain_period(_a_year_before(period.start), period.grain, week_start)
+    start = _a_year_before(period.start)
+    before = _range(start, _a_year_before(period.end - timedelta(days=1)) + timedelta(days=1))
+    return before
+
+
+def _a_year_before(day: date) -> date:
+    return (
+        day.replace(year=day.year - 1, day=28)
+        if (day.month, day.day) == (2, 29)
+        else day.replace(year=day.year - 1)
+    )
+
+
+def _same_days(period: Period, before: Period) -> Period:
+    """The first days of `before`, as many as `period` has (never beyond before's end)."""
+    assert before.start is not None and before.end is not None
+    return _range(before.start, min(before.start + timedelta(days=period.days), before.end))
+
+
+def comparison_period(
+    period: Period, compare: str, today: date, week_start: str = "monday"
+) -> tuple[Period | None, date | None]:
+    """The period to compare with (previous, year-ago or none) and, when the period is still under
+    way on `today`, the last day it covers so far (the comparison then covers as many days)."""
+    if compare not in COMPARISONS:
+        raise PeriodError(f"--compare '{compare}': use one of {', '.join(COMPARISONS)}")
+    partial = None
+    if not period.is_all and period.start is not None and period.end is not None:
+        if period.start <= today and today + timedelta(days=1) < period.end:
+            partial = today
+    if compare == "none":
+        return None, partial
+    other = previous_period(period, week_start) if compare == "previous" else year_ago(period, week_start)
+    if other is None or partial is None:
+        return other, partial
+    assert period.start is not None
+    elapsed = Period(period.start, today + timedelta(days=1), "")
+    return _same_days(elapsed, other), partial
 
 
 def _range(start: date, end: date) -> Period:
@@ -110,7 +197,7 @@ def whole_grains(period: Period, grain: Grain, week_start: str = "monday") -> in
     return count
 
 
-def parse_period(text: str, *, today: date, week_start: str = "monday") -> Period:
+def parse_period(text: str, *, today: date, week_start: str = "monday", fiscal_year_start: int = 1) -> Period:
     """Parse a --period value; relative periods are relative to today."""
     value = text.strip().lower()
     if value == "all":
@@ -118,8 +205,10 @@ def parse_period(text: str, *, today: date, week_start: str = "monday") -> Perio
     if ".." in value:
         first, _, last = value.partition("..")
         try:
-            start = parse_period(first, today=today, week_start=week_start)
-            end = parse_period(last, today=today, week_start=week_start)
+            start = parse_period(
+                first, today=today, week_start=week_start, fiscal_year_start=fiscal_year_start
+            )
+            end = parse_period(last, today=today, week_start=week_start, fiscal_year_start=fiscal_year_start)
         except PeriodError as exc:
             raise PeriodError(f"--period '{text}': in the range A..B, {exc}") from None
         if start.is_all or end.is_all:
@@ -130,7 +219,11 @@ def parse_period(text: str, *, today: date, week_start: str = "monday") -> Perio
                 f"--period '{text}': the range ends before it starts; write it as A..B with A first"
             )
         return _range(start.start, end.end)
-    period = _absolute(value, text, week_start) or _relative(value, today, week_start)
+    period = (
+        _absolute(value, text, week_start)
+        or _fiscal(value, text, today, fiscal_year_start)
+        or _relative(value, today, week_start)
+    )
     if period is None:
         raise PeriodError(f"--period '{text}' is not a period; use one of: {PERIOD_HELP}")
     return period
@@ -164,6 +257,34 @@ def _absolute(value: str, text: str, week_start: str) -> Period | None:
     return None
 
 
+def _fiscal(value: str, text: str, today: date, fiscal_start: int) -> Period | None:
+    """FY2025, FY2025-Q1, this/last-fiscal-year/quarter and fytd."""
+    if match := re.fullmatch(r"fy(\d{4})(?:-q(\d))?", value):
+        year, quarter = int(match[1]), int(match[2] or 0)
+        if match[2] and not 1 <= quarter <= 4:
+            raise PeriodError(f"--period '{text}': fiscal quarters are Q1 to Q4")
+        # FY<year> ends in <year>: it starts in <year> only when the fiscal year is the calendar one.
+        first = date(year if fiscal_start == 1 else year - 1, fiscal_start, 1)
+        if quarter:
+            return fiscal_period(_month_start(first.year, first.month + 3 * (quarter - 1)), 3, fiscal_start)
+        return fiscal_period(first, 12, fiscal_start)
+    if match := re.fullmatch(r"(this|last)-fiscal-(year|quarter)", value):
+        months = 12 if match[2] == "year" else 3
+        current = fiscal_period(today, months, fiscal_start)
+        if match[1] == "this":
+            return current
+        assert current.start is not None
+        return fiscal_period(current.start - timedelta(days=1), months, fiscal_start)
+    if value == "fytd":
+        start = fiscal_period(today, 12, fiscal_start).start
+        assert start is not None
+        to_date = _range(start, today + timedelta(days=1))
+        return Period(
+            to_date.start, to_date.end, to_date.label, to_date=Grain.YEAR, fiscal_start=fiscal_start
+        )
+    return None
+
+
 def _pad_date(value: str) -> str:
     year, month, day = value.split("-")
     return f"{year}-{int(month):02d}-{int(day):02d}"
@@ -184,7 +305,8 @@ def _relative(value: str, today: date, week_start: str) -> Period | None:
         grain = {"y": Grain.YEAR, "q": Grain.QUARTER, "m": Grain.MONTH, "w": Grain.WEEK}[value[0]]
         start = grain_period(today, grain, week_start).start
         assert start is not None
-        return _range(start, today + timedelta(days=1))
+        to_date = _range(start, today + timedelta(days=1))
+        return Period(to_date.start, to_date.end, to_date.label, to_date=grain)
     if match := re.fullmatch(r"last-(\d+)-days", value):
         days = int(match[1])
         if days < 1:

@@ -145,3 +145,56 @@ def test_as_of_must_be_a_date():
     result = run("report", "--catalog", CATALOG, "--as-of", "2025-13-01")
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: --as-of '2025-13-01' is not a date; write it as YYYY-MM-DD"
+
+
+# --- --compare and periods under way ------------------------------------------------------------------
+
+
+def report_rows(*args: str) -> dict[str, dict[str, str]]:
+    result = run("report", "--catalog", CATALOG, "-f", "csv", *args)
+    assert result.exit_code == 0, result.stderr
+    return {row["metric"]: row for row in rows(result)}
+
+
+def test_compare_none_and_year_ago():
+    plain = report_rows("--period", "2025-09", "--compare", "none")
+    assert plain["won_revenue"]["value"] == "3000"
+    assert (plain["won_revenue"]["previous"], plain["won_revenue"]["change"]) == ("", "")
+    # A year earlier (2024-09) the fixture has no deals: counts and sums 0, ratios empty.
+    year_ago = report_rows("--period", "2025-09", "--compare", "year-ago")
+    assert (year_ago["won_revenue"]["previous"], year_ago["won_revenue"]["change"]) == ("0", "3000")
+    assert year_ago["win_rate"]["previous"] == "" and year_ago["win_rate"]["value"] == "0.5"
+
+
+def test_a_period_under_way_is_compared_over_as_many_days():
+    # On 2025-09-10 September is under way: closed by then D1 (won 1000, 09-05) and D2 (lost, 09-10);
+    # compared with 2025-08-01..2025-08-10, when nothing closed (D4 08-15, D5 08-20, D8 08-30).
+    result = run("report", "--catalog", CATALOG, "-f", "csv", "--as-of", "2025-09-10")
+    got = {row["metric"]: row for row in rows(result)}
+    assert got["won_revenue"]["period"] == "2025-09"
+    assert (got["won_revenue"]["value"], got["won_revenue"]["previous"]) == ("1000", "0")
+    assert (got["deals_closed"]["value"], got["deals_closed"]["previous"]) == ("2", "0")
+    assert (got["win_rate"]["value"], got["win_rate"]["previous"]) == ("0.5", "")
+    assert (
+        "2025-09 is not over: its figures run to 2025-09-10, compared with 2025-08-01..2025-08-10"
+        in result.stderr
+    )
+    table = run("report", "--catalog", CATALOG, "-f", "markdown", "--as-of", "2025-09-10")
+    assert table.stdout.startswith("## Tiny Co — 2025-09 (to 2025-09-10) vs 2025-08-01..2025-08-10")
+
+
+def test_fiscal_periods_follow_the_catalog(tmp_path):
+    # fiscal_year_start: 8 -> FY2026-Q1 is August to October 2025; FY2026-Q2 the quarter after.
+    for name in ("deals.csv", "reps.csv", "quotas.csv"):
+        (tmp_path / name).write_text((TINY / name).read_text())
+    text = (
+        (TINY / "metrics.yaml")
+        .read_text()
+        .replace("currency: USD\n", "currency: USD\nfiscal_year_start: 8\n")
+    )
+    (tmp_path / "metrics.yaml").write_text(text)
+    result = run("report", "--catalog", str(tmp_path / "metrics.yaml"), "--period", "FY2026-Q1", "-f", "csv")
+    got = {row["metric"]: row for row in rows(result)}
+    # closed Aug-Oct 2025: all but D6 (open); won D1 1000, D3 2000, D4 1500, D8 700
+    assert got["won_revenue"]["period"] == "FY2026-Q1" and got["won_revenue"]["value"] == "5200"
+    assert got["won_revenue"]["previous"] == "0"  # FY2025-Q4: May to July 2025

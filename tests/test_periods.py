@@ -12,7 +12,17 @@ import pytest
 
 from salescode.catalog import Grain
 from salescode.errors import PeriodError
-from salescode.periods import ALL, WEEKDAYS, Period, grain_label, grain_period, parse_period, previous_period
+from salescode.periods import (
+    ALL,
+    WEEKDAYS,
+    Period,
+    comparison_period,
+    grain_label,
+    grain_period,
+    parse_period,
+    previous_period,
+    year_ago,
+)
 
 # A Wednesday in the middle of Q3: the week (Monday start) is 2025-09-15 .. 2025-09-21.
 TODAY = date(2025, 9, 17)
@@ -224,13 +234,29 @@ def test_previous_of_a_calendar_period_is_the_calendar_period_before(text, start
         # 28 days (not whole months) -> the 28 days before
         ("2025-09-03..2025-09-30", D(2025, 8, 6), D(2025, 9, 3)),
         ("last-7-days", D(2025, 9, 4), D(2025, 9, 11)),
-        # ytd on 2025-09-17 is 260 days; the comparison is the 260 days before 2025-01-01
-        ("ytd", D(2025, 1, 1) - timedelta(days=260), D(2025, 1, 1)),
-        ("mtd", D(2025, 8, 15), D(2025, 9, 1)),
     ],
 )
 def test_previous_of_a_range_has_the_same_length_just_before(text, start, end):
     assert previous(text) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        # to-date periods are compared with the same days of the grain before (today: Wed 2025-09-17)
+        ("mtd", D(2025, 8, 1), D(2025, 8, 18)),  # Sep 1-17 -> Aug 1-17
+        ("wtd", D(2025, 9, 8), D(2025, 9, 11)),  # Mon-Wed -> Mon-Wed of the week before
+        ("qtd", D(2025, 4, 1), D(2025, 6, 19)),  # 79 days of Q3 -> the first 79 days of Q2
+        ("ytd", D(2024, 1, 1), D(2024, 9, 18)),  # the same dates a year earlier (2024 is a leap year)
+    ],
+)
+def test_previous_of_a_to_date_period_is_the_same_days_of_the_grain_before(text, start, end):
+    assert previous(text) == (start, end)
+
+
+def test_mtd_on_march_31_is_compared_with_all_of_february():
+    # 31 days of March -> February has only 28: the comparison stops at its end.
+    assert previous("mtd", today=D(2025, 3, 31)) == (D(2025, 2, 1), D(2025, 3, 1))
 
 
 @pytest.mark.parametrize(
@@ -249,7 +275,7 @@ def test_previous_of_a_range_of_whole_months_is_as_many_months_before(text, star
 
 
 def test_previous_period_is_adjacent_and_of_the_same_length_for_ranges():
-    for text in ("2025-09-03..2025-09-30", "last-30-days", "qtd", "wtd", "2025-02-10..2025-03-10"):
+    for text in ("2025-09-03..2025-09-30", "last-30-days", "last-7-days", "2025-02-10..2025-03-10"):
         period = parse_period(text, today=TODAY)
         before = previous_period(period)
         assert before is not None
@@ -324,3 +350,112 @@ def test_grain_label_expression_matches_grain_period(grain, week_start):
         .to_list()
     )
     assert labels == [grain_period(day, grain, week_start).label for day in days]
+
+
+# --- fiscal years (named after the calendar year of their last day) -----------------------------
+
+
+def fiscal(text: str, start_month: int, today: date = TODAY) -> tuple[date | None, date | None, str]:
+    period = parse_period(text, today=today, fiscal_year_start=start_month)
+    return period.start, period.end, period.label
+
+
+@pytest.mark.parametrize(
+    ("text", "start_month", "start", "end", "label"),
+    [
+        ("FY2025", 1, D(2025, 1, 1), D(2026, 1, 1), "FY2025"),
+        ("FY2025", 7, D(2024, 7, 1), D(2025, 7, 1), "FY2025"),
+        ("fy2026", 2, D(2025, 2, 1), D(2026, 2, 1), "FY2026"),
+        ("FY2025-Q1", 7, D(2024, 7, 1), D(2024, 10, 1), "FY2025-Q1"),
+        ("FY2025-Q3", 7, D(2025, 1, 1), D(2025, 4, 1), "FY2025-Q3"),
+        ("FY2025-Q4", 7, D(2025, 4, 1), D(2025, 7, 1), "FY2025-Q4"),
+        ("FY2025-Q4", 2, D(2024, 11, 1), D(2025, 2, 1), "FY2025-Q4"),  # Nov, Dec, Jan
+        ("FY2025-Q3", 1, D(2025, 7, 1), D(2025, 10, 1), "FY2025-Q3"),  # the calendar quarter
+        # relative to Wednesday 2025-09-17
+        ("this-fiscal-year", 7, D(2025, 7, 1), D(2026, 7, 1), "FY2026"),
+        ("last-fiscal-year", 7, D(2024, 7, 1), D(2025, 7, 1), "FY2025"),
+        ("this-fiscal-quarter", 7, D(2025, 7, 1), D(2025, 10, 1), "FY2026-Q1"),
+        ("last-fiscal-quarter", 7, D(2025, 4, 1), D(2025, 7, 1), "FY2025-Q4"),
+        ("this-fiscal-quarter", 2, D(2025, 8, 1), D(2025, 11, 1), "FY2026-Q3"),
+        ("fytd", 7, D(2025, 7, 1), D(2025, 9, 18), "2025-07-01..2025-09-17"),
+        ("fytd", 10, D(2024, 10, 1), D(2025, 9, 18), "2024-10-01..2025-09-17"),
+    ],
+)
+def test_fiscal_periods(text, start_month, start, end, label):
+    assert fiscal(text, start_month) == (start, end, label)
+
+
+@pytest.mark.parametrize(
+    ("text", "start_month", "before"),
+    [
+        ("FY2025", 7, (D(2023, 7, 1), D(2024, 7, 1), "FY2024")),
+        ("FY2025-Q1", 7, (D(2024, 4, 1), D(2024, 7, 1), "FY2024-Q4")),  # across the fiscal year
+        ("FY2025-Q2", 2, (D(2024, 2, 1), D(2024, 5, 1), "FY2025-Q1")),
+        ("fytd", 7, (D(2024, 7, 1), D(2024, 9, 18), "2024-07-01..2024-09-17")),
+    ],
+)
+def test_previous_fiscal_period(text, start_month, before):
+    period = previous_period(parse_period(text, today=TODAY, fiscal_year_start=start_month))
+    assert period is not None and (period.start, period.end, period.label) == before
+
+
+@pytest.mark.parametrize(
+    "text", ["FY2025-Q5", "FY2025-Q0", "FY25", "FY2025-H1", "2025-13", "2025-Q5", "2025-W54"]
+)
+def test_invalid_periods_are_clear_errors(text):
+    with pytest.raises(PeriodError, match=f"--period '{text}'"):
+        parse_period(text, today=TODAY, fiscal_year_start=7)
+
+
+# --- year-ago and partial periods ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "before"),
+    [
+        ("2025-09", (D(2024, 9, 1), D(2024, 10, 1), "2024-09")),
+        ("2025-Q3", (D(2024, 7, 1), D(2024, 10, 1), "2024-Q3")),
+        ("2025", (D(2024, 1, 1), D(2025, 1, 1), "2024")),
+        ("2025-W37", (D(2024, 9, 9), D(2024, 9, 16), "2024-W37")),  # the same ISO week number
+        ("2026-W53", (D(2025, 12, 22), D(2025, 12, 29), "2025-W52")),  # 2025 has no week 53
+        ("2024-02-29", (D(2023, 2, 28), D(2023, 3, 1), "2023-02-28")),  # leap day -> 28 February
+        ("2025-09-03..2025-09-30", (D(2024, 9, 3), D(2024, 10, 1), "2024-09-03..2024-09-30")),
+        ("2024-02-01..2024-02-29", (D(2023, 2, 1), D(2023, 3, 1), "2023-02-01..2023-02-28")),
+    ],
+)
+def test_year_ago(text, before):
+    period = year_ago(parse_period(text, today=TODAY))
+    assert period is not None and (period.start, period.end, period.label) == before
+
+
+def test_year_ago_of_a_sunday_week_keeps_its_weekday():
+    period = parse_period("this-week", today=TODAY, week_start="sunday")  # Sun 2025-09-14 .. 20
+    before = year_ago(period, "sunday")
+    assert before is not None and before.start == D(2024, 9, 15) and before.start.isoweekday() == 7
+
+
+@pytest.mark.parametrize(
+    ("text", "compare", "expected", "partial"),
+    [
+        # this-month on the 17th: under way; compared with the first 17 days of the other month
+        ("this-month", "previous", (D(2025, 8, 1), D(2025, 8, 18)), TODAY),
+        ("this-month", "year-ago", (D(2024, 9, 1), D(2024, 9, 18)), TODAY),
+        ("this-quarter", "previous", (D(2025, 4, 1), D(2025, 6, 19)), TODAY),
+        ("this-week", "previous", (D(2025, 9, 8), D(2025, 9, 11)), TODAY),
+        ("this-month", "none", None, TODAY),
+        # over: whole periods
+        ("last-month", "previous", (D(2025, 7, 1), D(2025, 8, 1)), None),
+        ("last-month", "year-ago", (D(2024, 8, 1), D(2024, 9, 1)), None),
+        ("2025-08", "none", None, None),
+        # the last day of a period is not partial: it is complete by the end of today
+        ("today", "previous", (D(2025, 9, 16), D(2025, 9, 17)), None),
+    ],
+)
+def test_comparison_period(text, compare, expected, partial):
+    other, through = comparison_period(parse_period(text, today=TODAY), compare, TODAY)
+    assert (None if other is None else (other.start, other.end)) == expected
+    assert through == partial
+
+
+def test_all_has_nothing_to_compare_with():
+    assert comparison_period(ALL, "year-ago", TODAY) == (None, None)
