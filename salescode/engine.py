@@ -105,13 +105,19 @@ def _funnels(catalog: Catalog, metrics: list[Metric]) -> list[Funnel]:
     return [catalog.funnels[name] for name in names]
 
 
-def evaluate(
-    catalog: Catalog, request: ReportRequest, *, today: date, workspace: Workspace | None = None
-) -> Report:
-    """Compute the requested metrics for the period (and the one before) in one collect.
+@dataclass
+class _Plan:
+    """The metrics a run computes, the workspace they read, and what it found out on the way."""
 
-    workspace: one already opened over (at least) the sources the metrics need, to share it.
-    """
+    workspace: Workspace
+    chosen: list[Metric]  # the metrics to show
+    needed: list[Metric]  # chosen plus the metrics they are computed from, inputs first
+    by: tuple[str, ...]
+    warnings: list[str]
+
+
+def _plan(catalog: Catalog, request: ReportRequest, workspace: Workspace | None) -> _Plan:
+    """Choose the metrics, open (or reuse) the workspace over their sources, check their columns."""
     chosen = select_metrics(catalog, request)
     needed = [catalog.metrics[n] for n in metric_closure(catalog, [m.name for m in chosen])]
     target_files = [t for t in catalog.targets if t.metric in {m.name for m in needed}]
@@ -124,22 +130,26 @@ def evaluate(
         open_funnel(catalog, funnel, workspace)
     warnings: list[str] = []
     chosen, needed = _drop_unavailable(workspace, request, chosen, needed, warnings)
-    period = request.period or _latest_period(workspace, needed, request.grain, today)
-    previous, partial = comparison_period(period, request.compare, today, catalog.week_start)
-    # A period under way counts the rows up to today only (with --as-of, later rows may exist).
-    counted = Period(period.start, partial + timedelta(days=1), period.label) if partial else period
+    return _Plan(workspace, chosen, needed, request.by, warnings)
+
+
+Windows = dict[str, Period | None]  # window key -> the period it covers (None: nothing to compute)
+
+
+def _run(
+    plan: _Plan, windows: Windows, present: list[str], targets: dict[str, pl.LazyFrame]
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """Every needed metric for every window, in one collect: a wide frame (a row per group present
+    in the `present` windows, a column `<metric>\x1f<window>` each), and the target frames."""
+    workspace, needed, by = plan.workspace, plan.needed, plan.by
     queries = {
         source: _source_query(
-            workspace, source, [m for m in needed if m.source == source], request.by, counted, previous
+            workspace, source, [m for m in needed if m.source == source], by, windows, present
         )
         for source in dict.fromkeys(m.source for m in needed if m.source)
     }
-    conversions = _conversion_queries(workspace, needed, request.by, counted, previous)
-    checks = workspace.key_checks([*queries, *(f.source for f in funnels)])
-    targets = {
-        t.metric: file_target_query(workspace, t, request.by, month_labels(period)) for t in target_files
-    }
-    targets = {metric: query for metric, query in targets.items() if query is not None}
+    conversions = _conversion_queries(workspace, needed, by, windows)
+    checks = workspace.key_checks([*queries, *(f.source for f in _funnels(workspace.catalog, needed))])
     named = {
         **{("source", name): q for name, q in queries.items()},
         **{("funnel", key): q for key, q in conversions.items()},
@@ -148,20 +158,47 @@ def evaluate(
     }
     frames = dict(zip(named, _collect(workspace, list(named.values())), strict=True))
     workspace.raise_on_repeated_keys({name: frames["check", name] for name in checks})
-    target_frames = {name: frames["target", name] for name in targets}
     aggregated = {name: frames["source", name] for name in queries}
     for metric in needed:
         if metric.conversion:
-            reached = {
-                window: frames.get(("funnel", (metric.conversion, window))) for window in (CURRENT, PREVIOUS)
-            }
+            reached = {key: frames.get(("funnel", (metric.conversion, key))) for key in windows}
             aggregated[f"conversion {metric.name}"] = _conversion_frame(
-                workspace, metric, reached, request.by
+                workspace, metric, reached, by, present
             )
-    wide = _combine(workspace, aggregated, needed, request.by)
-    wide = _compute_dependent(wide, needed)
-    frame = _tidy(catalog, wide, chosen, request.by, period, previous, target_frames)
-    return Report(frame, period, previous, chosen, request.by, warnings, partial)
+    wide = _combine(workspace, aggregated, needed, by, list(windows))
+    wide = _compute_dependent(wide, needed, list(windows))
+    return wide, {name: frames["target", name] for name in targets}
+
+
+def evaluate(
+    catalog: Catalog, request: ReportRequest, *, today: date, workspace: Workspace | None = None
+) -> Report:
+    """Compute the requested metrics for the period (and the one compared with) in one collect.
+
+    workspace: one already opened over (at least) the sources the metrics need, to share it.
+    """
+    plan = _plan(catalog, request, workspace)
+    period = request.period or _latest_period(plan.workspace, plan.needed, request.grain, today)
+    previous, partial = comparison_period(period, request.compare, today, catalog.week_start)
+    # A period under way counts the rows up to today only (with --as-of, later rows may exist).
+    counted = Period(period.start, partial + timedelta(days=1), period.label) if partial else period
+    targets = _target_queries(plan, period)
+    wide, target_frames = _run(plan, {CURRENT: counted, PREVIOUS: previous}, [CURRENT], targets)
+    frame = _tidy(catalog, wide, plan.chosen, request.by, period, previous, target_frames)
+    return Report(frame, period, previous, plan.chosen, request.by, plan.warnings, partial)
+
+
+def _target_queries(plan: _Plan, period: Period, key: str = "") -> dict[str, pl.LazyFrame]:
+    """The per-group target queries (targets: files) of the needed metrics for a period, by metric
+    name (plus key, to tell periods apart)."""
+    queries = {}
+    names = {m.name for m in plan.needed}
+    for target in plan.workspace.catalog.targets:
+        if target.metric in names:
+            query = file_target_query(plan.workspace, target, plan.by, month_labels(period))
+            if query is not None:
+                queries[target.metric + key] = query
+    return queries
 
 
 def _drop_unavailable(
@@ -242,49 +279,54 @@ def _latest_period(workspace: Workspace, metrics: list[Metric], grain: Grain, to
 
 
 def _conversion_queries(
-    workspace: Workspace, metrics: list[Metric], by: tuple[str, ...], period: Period, previous: Period | None
+    workspace: Workspace, metrics: list[Metric], by: tuple[str, ...], windows: Windows
 ) -> dict[tuple[Conversion, str], pl.LazyFrame]:
-    """The funnel reach per group that each conversion reads, this period and the previous one."""
+    """The funnel reach per group that each conversion reads, for each window."""
     queries = {}
     for metric in metrics:
         step = metric.conversion
         if step is None:
             continue
         funnel = workspace.catalog.funnels[step.funnel]
-        for window, span in ((CURRENT, period), (PREVIOUS, previous)):
-            if span is not None and (step, window) not in queries:
-                queries[step, window] = reach_query(workspace, funnel, span, by, step.cohort, step.strict)
+        for key, span in windows.items():
+            if span is not None and (step, key) not in queries:
+                queries[step, key] = reach_query(workspace, funnel, span, by, step.cohort, step.strict)
     return queries
 
 
 def _conversion_frame(
-    workspace: Workspace, metric: Metric, reached: dict[str, pl.DataFrame | None], by: tuple[str, ...]
+    workspace: Workspace,
+    metric: Metric,
+    reached: dict[str, pl.DataFrame | None],
+    by: tuple[str, ...],
+    present: list[str],
 ) -> pl.DataFrame:
-    """Per group: reached(to) / reached(from) for each window (empty over no deals)."""
+    """Per group: reached(to) / reached(from) for each window (empty over no deals); a group is
+    present when it has deals in one of the `present` windows."""
     step = metric.conversion
     assert step is not None
     stages = [stage.name for stage in workspace.catalog.funnels[step.funnel].stages]
     start, end = (f"reached\x1f{stages.index(name)}" for name in (step.start, step.end))
-    frame = None
-    for window, counts in reached.items():
-        if counts is None:
-            continue
-        share = pl.when(pl.col(start) != 0).then(pl.col(end).cast(pl.Float64) / pl.col(start))
-        part = counts.select(*by, share.alias(f"{metric.name}\x1f{window}"))
-        if window == CURRENT:
-            part = part.with_columns(pl.lit(True).alias("__present"))
-            frame = part
+    share = pl.when(pl.col(start) != 0).then(pl.col(end).cast(pl.Float64) / pl.col(start))
+    parts = [
+        counts.select(
+            *by, share.alias(f"{metric.name}\x1f{key}"), pl.lit(key in present).alias(f"__in\x1f{key}")
+        )
+        for key, counts in reached.items()
+        if counts is not None
+    ]
+    frame = parts[0]
+    for part in parts[1:]:
+        if by:
+            frame = frame.join(part, on=list(by), how="full", coalesce=True, nulls_equal=True)
         else:
-            assert frame is not None
-            frame = (
-                frame.join(part, on=list(by), how="left", nulls_equal=True)
-                if by
-                else pl.concat([frame, part], how="horizontal")
-            )
-    assert frame is not None
-    if f"{metric.name}\x1f{PREVIOUS}" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.Float64).alias(f"{metric.name}\x1f{PREVIOUS}"))
-    return frame
+            frame = pl.concat([frame, part], how="horizontal")
+    missing = [f"{metric.name}\x1f{key}" for key, counts in reached.items() if counts is None]
+    flags = [c for c in frame.columns if c.startswith("__in")]
+    return frame.with_columns(
+        pl.any_horizontal(pl.col(flags).fill_null(False)).alias("__present"),
+        *(pl.lit(None, pl.Float64).alias(name) for name in missing),
+    ).drop(flags)
 
 
 def metric_expr(metric: Metric, condition: pl.Expr, value_dtype: pl.DataType | None) -> pl.Expr:
@@ -312,14 +354,14 @@ def _source_query(
     source: str,
     metrics: list[Metric],
     by: tuple[str, ...],
-    period: Period,
-    previous: Period | None,
+    windows: Windows,
+    present: list[str],
 ) -> pl.LazyFrame:
-    """One aggregation over the source for all its metrics, this period and the previous one."""
+    """One aggregation over the source for all its metrics and every window; a group is present
+    when it has rows in one of the `present` windows."""
     catalog = workspace.catalog
     frame = workspace.frames[source]
     times = {m.name: catalog.metric_time(m) for m in metrics}
-    windows = {CURRENT: period, PREVIOUS: previous}
 
     def condition(metric: Metric, window: str) -> pl.Expr | None:
         time, span = times[metric.name], windows[window]
@@ -329,24 +371,25 @@ def _source_query(
             return pl.repeat(True, pl.len())  # every row (a bare literal would count as one row)
         return _in_period(_time_expr(workspace, source, time), span)
 
-    if not period.is_all and all(times.values()):
-        spans = [p for p in (period, previous) if p is not None]
-        start, end = min(p.start for p in spans), max(p.end for p in spans)
+    spans = [p for p in windows.values() if p is not None]
+    if spans and not any(p.is_all for p in spans) and all(times.values()):
+        # Read only the rows some window needs (pushed down to the scan).
+        covering = Period(min(p.start for p in spans), max(p.end for p in spans), "")
         frame = frame.filter(
             pl.any_horizontal(
-                _in_period(_time_expr(workspace, source, t), Period(start, end, "")).fill_null(False)
+                _in_period(_time_expr(workspace, source, t), covering).fill_null(False)
                 for t in sorted(set(times.values()))
             )
         )
     aggregations = []
     for metric in metrics:
         dtype = workspace.dtype(source, sql_expr(metric.expr)) if metric.expr else None
-        for window in (CURRENT, PREVIOUS):
+        for window in windows:
             cond = condition(metric, window)
             expr = metric_expr(metric, cond, dtype) if cond is not None else pl.lit(None)
             aggregations.append(expr.cast(pl.Float64).alias(f"{metric.name}\x1f{window}"))
-    present = [condition(m, CURRENT) for m in metrics]
-    aggregations.append(pl.any_horizontal(present).fill_null(False).any().alias("__present"))
+    conditions = [c for m in metrics for w in present if (c := condition(m, w)) is not None]
+    aggregations.append(pl.any_horizontal(conditions).fill_null(False).any().alias("__present"))
     aggregations += _non_finite_checks(workspace, source, metrics)
     if by:
         return frame.group_by(list(by)).agg(aggregations)
@@ -379,7 +422,11 @@ def _collect(workspace: Workspace, queries: list[pl.LazyFrame]) -> list[pl.DataF
 
 
 def _combine(
-    workspace: Workspace, aggregated: dict[str, pl.DataFrame], metrics: list[Metric], by: tuple[str, ...]
+    workspace: Workspace,
+    aggregated: dict[str, pl.DataFrame],
+    metrics: list[Metric],
+    by: tuple[str, ...],
+    windows: list[str],
 ) -> pl.DataFrame:
     """One wide frame: a row per group present in the period, a column per metric and window."""
     for source, frame in aggregated.items():
@@ -407,19 +454,19 @@ def _combine(
         f"{m.name}\x1f{w}"
         for m in metrics
         if m.kind is MetricKind.SIMPLE and m.agg in ZERO_WHEN_EMPTY
-        for w in (CURRENT, PREVIOUS)
+        for w in windows
     ]
     # A group absent from one source's rows has 0 of that source's counts and sums, not "empty".
     return wide.with_columns(pl.col(c).fill_null(0.0) for c in zero if c in wide.columns)
 
 
-def _compute_dependent(wide: pl.DataFrame, metrics: list[Metric]) -> pl.DataFrame:
+def _compute_dependent(wide: pl.DataFrame, metrics: list[Metric], windows: list[str]) -> pl.DataFrame:
     """Ratios and derived metrics on the aggregated frame, inputs first; x/0 is empty."""
     for metric in metrics:
         if metric.kind in (MetricKind.SIMPLE, MetricKind.CONVERSION):
             continue
         columns = []
-        for window in (CURRENT, PREVIOUS):
+        for window in windows:
             if metric.kind is MetricKind.RATIO:
                 value = pl.col(f"{metric.numerator}\x1f{window}") / pl.col(
                     f"{metric.denominator}\x1f{window}"
