@@ -25,12 +25,14 @@ from salescode.errors import SalescodeError
 if TYPE_CHECKING:
     import polars as pl
 
-    from salescode.catalog import Catalog
+    from salescode.catalog import Catalog, Metric
     from salescode.engine import Report
     from salescode.funnel import FunnelReport
     from salescode.output import Destination
     from salescode.periods import Period
     from salescode.pipeline import DealList, PipelineReport
+    from salescode.render import MetricStyle
+    from salescode.trend import Trend
 
 EXIT_OK, EXIT_MISSED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_CATALOG = Path("metrics.yaml")
@@ -457,6 +459,105 @@ def _evaluate(
 
 
 @app.command()
+def trend(
+    catalog: CatalogOption = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            "-p",
+            help="The range to show, split into --grain periods, e.g. 2025 or 2024-07..2025-06. "
+            "Default: the 12 latest --grain periods with data.",
+            metavar="PERIOD",
+            show_default=False,
+        ),
+    ] = None,
+    as_of: AsOfOption = None,
+    grain: Annotated[
+        GrainOption, typer.Option("--grain", "-g", help="One value per period of this grain.")
+    ] = (GrainOption.month),
+    by: ByOption = None,
+    metric: MetricOption = None,
+    level: LevelOpt = None,
+    rolling: Annotated[
+        int,
+        typer.Option(
+            "--rolling",
+            help="Each value covers this many --grain periods, ending with its own (e.g. 3: a rolling "
+            "quarter of months), computed from the rows, not averaged.",
+            min=1,
+            metavar="N",
+        ),
+    ] = 1,
+    cumulative: Annotated[
+        bool,
+        typer.Option("--cumulative", help="Each value covers the range from its start to the period's end."),
+    ] = False,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+    append: AppendOption = False,
+    no_header: NoHeaderOption = False,
+    separator: SeparatorOption = None,
+    decimal_comma: DecimalCommaOption = False,
+    escape_formulas: EscapeFormulasOption = True,
+) -> None:
+    """Metrics over time: one value per --grain period, with a sparkline and the latest value
+    against target.
+
+    CSV and JSON are tidy: one row per metric, group and period, with the window each value
+    covers (the period itself, or the span of --rolling/--cumulative). Each value equals the
+    report's value for that window.
+
+    \b
+    Examples:
+      salescode trend --period 2025 --level result        # monthly, with sparklines
+      salescode trend --metric won_revenue --by team --rolling 3
+      salescode trend --period 2025 --grain week --format csv > weekly.csv
+    """
+    from salescode.catalog import Grain, Level
+    from salescode.trend import TrendRequest, build_trend
+
+    with _user_errors():
+        spec = _load(catalog)
+        today = _today(as_of)
+        request = TrendRequest(
+            metrics=tuple(metric or ()),
+            levels=tuple(Level(item.value) for item in level or ()),
+            by=tuple(by or ()),
+            period=_period(spec, period, today) if period else None,
+            grain=Grain(grain.value),
+            rolling=rolling,
+            cumulative=cumulative,
+        )
+        with _progress("Computing the trend…"):
+            result = build_trend(spec, request, today=today)
+        for warning in result.warnings:
+            _warn(warning)
+        if result.partial:
+            _note(f"note: {result.periods[-1].label} is not over: its figures run to {result.partial}")
+        dest = _destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
+        _write_trend(spec, result, dest, rolling, cumulative)
+
+
+def _write_trend(spec: Catalog, result: Trend, dest: Destination, rolling: int, cumulative: bool) -> None:
+    from salescode.render import write_trend_markdown, write_trend_table
+
+    styles = _styles(spec, result.metrics)
+    by_labels = {d: spec.dimensions[d].label for d in result.by}
+    span = f"{result.periods[0].label} to {result.periods[-1].label}"
+    kind = " (cumulative)" if cumulative else f" (rolling {rolling})" if rolling > 1 else ""
+    title = f"{spec.name} — {span}{kind}"
+
+    def human(out: Any) -> None:
+        if dest.format == "markdown":
+            write_trend_markdown(result.frame, out, styles, by_labels, title)
+        else:
+            write_trend_table(result.frame, _table_console(out), styles, by_labels, title)
+
+    dest.send(result.frame, human)
+
+
+@app.command()
 def check(
     catalog: CatalogOption = None,
     period: PeriodOption = None,
@@ -524,6 +625,15 @@ def check(
         raise typer.Exit(code=EXIT_MISSED)
 
 
+def _styles(spec: Catalog, metrics: list[Metric]) -> dict[str, MetricStyle]:
+    from salescode.render import MetricStyle
+
+    return {
+        m.name: MetricStyle(m.format.value, m.direction.value if m.direction else None, spec.currency)
+        for m in metrics
+    }
+
+
 def _write_report(
     spec: Catalog,
     result: Report,
@@ -532,12 +642,9 @@ def _write_report(
     caption: str | None = None,
 ) -> None:
     """The report (or the given rows of it, such as check's misses)."""
-    from salescode.render import MetricStyle, write_report_markdown, write_report_table
+    from salescode.render import write_report_markdown, write_report_table
 
-    styles = {
-        m.name: MetricStyle(m.format.value, m.direction.value if m.direction else None, spec.currency)
-        for m in result.metrics
-    }
+    styles = _styles(spec, result.metrics)
     by_labels = {d: spec.dimensions[d].label for d in result.by}
     partial = f" (to {result.partial})" if result.partial else ""
     compared = f" vs {result.previous.label}" if result.previous else ""

@@ -106,7 +106,7 @@ def _funnels(catalog: Catalog, metrics: list[Metric]) -> list[Funnel]:
 
 
 @dataclass
-class _Plan:
+class Plan:
     """The metrics a run computes, the workspace they read, and what it found out on the way."""
 
     workspace: Workspace
@@ -116,7 +116,7 @@ class _Plan:
     warnings: list[str]
 
 
-def _plan(catalog: Catalog, request: ReportRequest, workspace: Workspace | None) -> _Plan:
+def plan_metrics(catalog: Catalog, request: ReportRequest, workspace: Workspace | None) -> Plan:
     """Choose the metrics, open (or reuse) the workspace over their sources, check their columns."""
     chosen = select_metrics(catalog, request)
     needed = [catalog.metrics[n] for n in metric_closure(catalog, [m.name for m in chosen])]
@@ -130,14 +130,14 @@ def _plan(catalog: Catalog, request: ReportRequest, workspace: Workspace | None)
         open_funnel(catalog, funnel, workspace)
     warnings: list[str] = []
     chosen, needed = _drop_unavailable(workspace, request, chosen, needed, warnings)
-    return _Plan(workspace, chosen, needed, request.by, warnings)
+    return Plan(workspace, chosen, needed, request.by, warnings)
 
 
 Windows = dict[str, Period | None]  # window key -> the period it covers (None: nothing to compute)
 
 
-def _run(
-    plan: _Plan, windows: Windows, present: list[str], targets: dict[str, pl.LazyFrame]
+def run_windows(
+    plan: Plan, windows: Windows, present: list[str], targets: dict[str, pl.LazyFrame]
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
     """Every needed metric for every window, in one collect: a wide frame (a row per group present
     in the `present` windows, a column `<metric>\x1f<window>` each), and the target frames."""
@@ -177,18 +177,18 @@ def evaluate(
 
     workspace: one already opened over (at least) the sources the metrics need, to share it.
     """
-    plan = _plan(catalog, request, workspace)
-    period = request.period or _latest_period(plan.workspace, plan.needed, request.grain, today)
+    plan = plan_metrics(catalog, request, workspace)
+    period = request.period or latest_period(plan.workspace, plan.needed, request.grain, today)
     previous, partial = comparison_period(period, request.compare, today, catalog.week_start)
     # A period under way counts the rows up to today only (with --as-of, later rows may exist).
     counted = Period(period.start, partial + timedelta(days=1), period.label) if partial else period
-    targets = _target_queries(plan, period)
-    wide, target_frames = _run(plan, {CURRENT: counted, PREVIOUS: previous}, [CURRENT], targets)
+    targets = target_queries(plan, period)
+    wide, target_frames = run_windows(plan, {CURRENT: counted, PREVIOUS: previous}, [CURRENT], targets)
     frame = _tidy(catalog, wide, plan.chosen, request.by, period, previous, target_frames)
     return Report(frame, period, previous, plan.chosen, request.by, plan.warnings, partial)
 
 
-def _target_queries(plan: _Plan, period: Period, key: str = "") -> dict[str, pl.LazyFrame]:
+def target_queries(plan: Plan, period: Period, key: str = "") -> dict[str, pl.LazyFrame]:
     """The per-group target queries (targets: files) of the needed metrics for a period, by metric
     name (plus key, to tell periods apart)."""
     queries = {}
@@ -250,7 +250,7 @@ def _in_period(time: pl.Expr, period: Period) -> pl.Expr:
     return (time >= period.start) & (time < period.end)
 
 
-def _latest_period(workspace: Workspace, metrics: list[Metric], grain: Grain, today: date) -> Period:
+def latest_period(workspace: Workspace, metrics: list[Metric], grain: Grain, today: date) -> Period:
     """The most recent grain period holding any date of the metrics' time columns (for a
     conversion, its funnel's closing and creation dates)."""
     catalog = workspace.catalog
@@ -496,7 +496,7 @@ def _tidy(
     for metric in ordered:
         value = pl.col(f"{metric.name}\x1f{CURRENT}")
         before = pl.col(f"{metric.name}\x1f{PREVIOUS}")
-        target = _target_expr(catalog, metric, by, period, target_frames)
+        target = target_value(catalog, metric, by, period, target_frames)
         part = wide.select(
             pl.lit(metric.name).alias("metric"),
             pl.lit(metric.label).alias("label"),
@@ -507,7 +507,7 @@ def _tidy(
             value.alias("value"),
             (before if previous else pl.lit(None, pl.Float64)).alias("previous"),
         )
-        part = _attach_target(part, target, metric, by)
+        part = attach_target(part, target, metric, by)
         parts.append(part)
     frame = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
     return frame.with_columns(
@@ -515,7 +515,7 @@ def _tidy(
     ).select(*REPORT_COLUMNS, *by, *VALUE_COLUMNS)
 
 
-def _target_expr(
+def target_value(
     catalog: Catalog,
     metric: Metric,
     by: tuple[str, ...],
@@ -537,7 +537,7 @@ def _target_expr(
     return metric.target.value * grains if metric.additive else metric.target.value
 
 
-def _attach_target(
+def attach_target(
     part: pl.DataFrame, target: pl.DataFrame | float | None, metric: Metric, by: tuple[str, ...]
 ) -> pl.DataFrame:
     if isinstance(target, pl.DataFrame):

@@ -115,9 +115,9 @@ def previous_period(period: Period, week_start: str = "monday") -> Period | None
     months = whole_grains(period, Grain.MONTH, week_start)
     if months:
         total = period.start.year * 12 + period.start.month - 1 - months
-        return _range(date(total // 12, total % 12 + 1, 1), period.start)
+        return range_period(date(total // 12, total % 12 + 1, 1), period.start)
     start = period.start - timedelta(days=period.days)
-    return _range(start, period.start)
+    return range_period(start, period.start)
 
 
 def year_ago(period: Period, week_start: str = "monday") -> Period | None:
@@ -137,7 +137,7 @@ def year_ago(period: Period, week_start: str = "monday") -> Period | None:
     if period.grain is not None:
         return grain_period(_a_year_before(period.start), period.grain, week_start)
     start = _a_year_before(period.start)
-    before = _range(start, _a_year_before(period.end - timedelta(days=1)) + timedelta(days=1))
+    before = range_period(start, _a_year_before(period.end - timedelta(days=1)) + timedelta(days=1))
     return before
 
 
@@ -152,7 +152,7 @@ def _a_year_before(day: date) -> date:
 def _same_days(period: Period, before: Period) -> Period:
     """The first days of `before`, as many as `period` has (never beyond before's end)."""
     assert before.start is not None and before.end is not None
-    return _range(before.start, min(before.start + timedelta(days=period.days), before.end))
+    return range_period(before.start, min(before.start + timedelta(days=period.days), before.end))
 
 
 def comparison_period(
@@ -176,7 +176,7 @@ def comparison_period(
     return _same_days(elapsed, other), partial
 
 
-def _range(start: date, end: date) -> Period:
+def range_period(start: date, end: date) -> Period:
     last = end - timedelta(days=1)
     label = start.isoformat() if last == start else f"{start.isoformat()}..{last.isoformat()}"
     return Period(start, end, label)
@@ -218,7 +218,7 @@ def parse_period(text: str, *, today: date, week_start: str = "monday", fiscal_y
             raise PeriodError(
                 f"--period '{text}': the range ends before it starts; write it as A..B with A first"
             )
-        return _range(start.start, end.end)
+        return range_period(start.start, end.end)
     period = (
         _absolute(value, text, week_start)
         or _fiscal(value, text, today, fiscal_year_start)
@@ -278,7 +278,7 @@ def _fiscal(value: str, text: str, today: date, fiscal_start: int) -> Period | N
     if value == "fytd":
         start = fiscal_period(today, 12, fiscal_start).start
         assert start is not None
-        to_date = _range(start, today + timedelta(days=1))
+        to_date = range_period(start, today + timedelta(days=1))
         return Period(
             to_date.start, to_date.end, to_date.label, to_date=Grain.YEAR, fiscal_start=fiscal_start
         )
@@ -305,13 +305,13 @@ def _relative(value: str, today: date, week_start: str) -> Period | None:
         grain = {"y": Grain.YEAR, "q": Grain.QUARTER, "m": Grain.MONTH, "w": Grain.WEEK}[value[0]]
         start = grain_period(today, grain, week_start).start
         assert start is not None
-        to_date = _range(start, today + timedelta(days=1))
+        to_date = range_period(start, today + timedelta(days=1))
         return Period(to_date.start, to_date.end, to_date.label, to_date=grain)
     if match := re.fullmatch(r"last-(\d+)-days", value):
         days = int(match[1])
         if days < 1:
             return None
-        return _range(today - timedelta(days=days - 1), today + timedelta(days=1))
+        return range_period(today - timedelta(days=days - 1), today + timedelta(days=1))
     return None
 
 

@@ -88,8 +88,12 @@ def report_cells(row: dict, style: MetricStyle) -> list[Text]:
         Text(format_value(row["previous"], style)),
         Text(format_change(row["change"], style), style=_change_colour(row["change"], style)),
         Text(format_value(row["target"], style)),
-        Text(EMPTY if attainment is None else f"{attainment:.0%}", style=_attainment_colour(attainment)),
+        _attainment_cell(attainment),
     ]
+
+
+def _attainment_cell(attainment: float | None) -> Text:
+    return Text(EMPTY if attainment is None else f"{attainment:.0%}", style=_attainment_colour(attainment))
 
 
 def write_report_table(
@@ -601,3 +605,70 @@ def write_deal_markdown(frame: pl.DataFrame, out: IO[str], title: str, currency:
     out.write(f"## {title}\n\n")
     headers, rows, right = _deal_view(frame, currency)
     write_markdown(rows, headers, out, right=right)
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    """One character per value, from ▁ (the lowest) to █ (the highest); a blank where empty."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return " " * len(values)
+    low, high = min(present), max(present)
+    span = high - low
+    return "".join(
+        " " if v is None else SPARKS[3 if span == 0 else round((v - low) / span * (len(SPARKS) - 1))]
+        for v in values
+    )
+
+
+def _trend_rows(
+    frame: pl.DataFrame, styles: dict[str, MetricStyle], by_labels: dict[str, str]
+) -> tuple[list[str], list[list[str | Text]]]:
+    """One row per metric (x group): the sparkline, the first and the latest value, and the
+    latest value against its target."""
+    periods = frame["period"].unique(maintain_order=True).to_list()
+    headers = ["Metric", *by_labels.values(), "Trend", periods[0], periods[-1], "Target", "Attainment"]
+    rows: list[list[str | Text]] = []
+    for keys, part in frame.group_by(["metric", *by_labels], maintain_order=True):
+        style = styles[str(keys[0])]
+        values = part["value"].to_list()
+        last = part.row(-1, named=True)
+        rows.append(
+            [
+                Text(str(last["label"])),
+                *(Text(_cell(k)) for k in keys[1:]),
+                Text(sparkline(values), style="cyan"),
+                Text(format_value(values[0], style)),
+                Text(format_value(values[-1], style), style="bold"),
+                Text(format_value(last["target"], style)),
+                _attainment_cell(last["attainment"]),
+            ]
+        )
+    return headers, rows
+
+
+def write_trend_table(
+    frame: pl.DataFrame,
+    console: Console,
+    styles: dict[str, MetricStyle],
+    by_labels: dict[str, str],
+    title: str,
+) -> None:
+    headers, rows = _trend_rows(frame, styles, by_labels)
+    table = _table(title)
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i <= len(by_labels) + 1 else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def write_trend_markdown(
+    frame: pl.DataFrame, out: IO[str], styles: dict[str, MetricStyle], by_labels: dict[str, str], title: str
+) -> None:
+    headers, rows = _trend_rows(frame, styles, by_labels)
+    out.write(f"## {title}\n\n")
+    cells = [[cell.plain if isinstance(cell, Text) else cell for cell in row] for row in rows]
+    write_markdown(cells, headers, out, right=set(range(len(by_labels) + 2, len(headers))))
