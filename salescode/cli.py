@@ -75,10 +75,12 @@ class _Group(TyperGroup):
         arguments = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in arguments or bool(os.environ.get("SALESCODE_DEBUG"))
         _SETTINGS["quiet"] = "--quiet" in arguments or "-q" in arguments
-        arguments = [a for a in arguments if a not in ("--debug", "--quiet", "-q")]
+        no_cache = "--no-cache" in arguments
+        arguments = [a for a in arguments if a not in ("--debug", "--quiet", "-q", "--no-cache")]
         kwargs["standalone_mode"] = False
         try:
-            code = super().main(arguments, *pargs, **kwargs)
+            with _environment("SALESCODE_NO_CACHE", "1" if no_cache else None):  # read by salescode.cache
+                code = super().main(arguments, *pargs, **kwargs)
         except typer.Exit as exc:
             code = exc.exit_code
         except typer.Abort:
@@ -87,6 +89,23 @@ class _Group(TyperGroup):
         except Exception as exc:  # noqa: BLE001 - the one place that reports bugs
             code = _report_exception(exc, debug)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+@contextmanager
+def _environment(name: str, value: str | None) -> Iterator[None]:
+    """Set an environment variable for the duration of a command (None: leave it as it is)."""
+    if value is None:
+        yield
+        return
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def _report_exception(exc: Exception, debug: bool) -> int:
@@ -152,7 +171,8 @@ app = typer.Typer(
         "  salescode funnel --period last-quarter\n"
         "  salescode report --format csv > scorecard.csv\n\n"
         "Global options (anywhere on the line): --debug shows tracebacks; --quiet (-q) prints "
-        "nothing on stderr but errors."
+        "nothing on stderr but errors; --no-cache reads the CSV files without the Parquet cache "
+        "(see 'salescode cache --help')."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -295,7 +315,7 @@ def _main(
     """Sales KPIs from CRM exports (Activities → Objectives → Results).
 
     Global options (anywhere on the line): --debug shows tracebacks; --quiet (-q) prints
-    nothing on stderr but errors.
+    nothing on stderr but errors; --no-cache bypasses the Parquet cache.
     """
     if version:
         Console().print(f"salescode {__version__}", highlight=False)
@@ -972,6 +992,39 @@ def validate(catalog: CatalogOption = None) -> None:
             f"ok: {spec.path}: {len(spec.metrics)} metrics, {len(spec.funnels)} funnel(s) over "
             f"{len(spec.sources)} sources are valid{noted}"
         )
+
+
+cache_app = typer.Typer(
+    help=(
+        "The Parquet cache of parsed CSV files: each export is parsed once, later runs read the "
+        "Parquet copy. An entry is keyed by the file's path, size, modification time, first and "
+        "last bytes and the catalog's reader settings, so a changed file is always read afresh. "
+        "Location: $SALESCODE_CACHE_DIR, else $XDG_CACHE_HOME/salescode, else ~/.cache/salescode. "
+        "--no-cache (anywhere on a command line) or SALESCODE_NO_CACHE=1 bypasses it."
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info() -> None:
+    """Where the cache is and how much it holds."""
+    from salescode.cache import cache_directory, usage
+
+    directory = cache_directory()
+    entries, size = usage(directory)
+    Console().print(f"{directory}: {entries} file(s), {size / 1e6:,.1f} MB", markup=False, highlight=False)
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Remove every cached file (they are rebuilt on the next runs)."""
+    from salescode.cache import cache_directory, clear
+
+    directory = cache_directory()
+    removed, freed = clear(directory)
+    _note(f"removed {removed} file(s), {freed / 1e6:,.1f} MB, from {directory}")
 
 
 def main() -> None:

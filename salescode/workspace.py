@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from salescode.cache import Cache
 from salescode.catalog import Catalog, Metric, MetricKind, did_you_mean
 from salescode.errors import CatalogError, SalescodeError, SourceError
 from salescode.expressions import columns_of, sql_expr
@@ -59,10 +60,11 @@ class Workspace:
         needed = list(dict.fromkeys(sources))
         for name in list(needed):
             needed += [join.source for join in catalog.sources[name].joins if join.source not in needed]
+        cache = Cache.from_environment()
         for name in needed:
             layout = inspect_source(catalog.sources[name], date_columns.get(name, set()))
             workspace.layouts[name] = layout
-            workspace.scanned[name] = scan_source(layout)
+            workspace.scanned[name] = cache.scan(layout) if cache else scan_source(layout)
         for name in needed:
             workspace._check_joins(name)
             frame = join_sources(catalog, name, workspace.scanned)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,13 @@ ENV = {"COLUMNS": "120", "NO_COLOR": "1"}
 def run(*args: str, env: dict[str, str] | None = None):
     """Invoke salescode in-process; result.stdout / result.stderr / result.exit_code."""
     return CliRunner().invoke(app, list(args), env={**ENV, **(env or {})})
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_in_a_temporary_folder(tmp_path_factory):
+    """Runs in tests (in-process and subprocesses) use a cache of their own, never the user's."""
+    os.environ["SALESCODE_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
 
 
 @pytest.fixture

@@ -1,0 +1,124 @@
+"""A transparent Parquet cache of parsed CSV files, so repeated runs pay the CSV parse once.
+
+An entry is keyed by the file's resolved path, size, modification time and the bytes of its
+beginning and end, by how salescode reads it (separator, encoding, types, date formats, names:
+the Layout) and by the salescode and polars versions. Any change gives a new key, so a stale entry
+is never served; the entries of a file's older versions are removed when a new one is written.
+
+On by default; SALESCODE_NO_CACHE=1 (the --no-cache option) turns it off, SALESCODE_CACHE_DIR
+moves it (default: $XDG_CACHE_HOME/salescode, else ~/.cache/salescode). A cache that cannot be
+written is skipped: the run reads the CSV as if there were no cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from salescode import __version__
+from salescode.sources import Layout, scan_source
+
+_EDGE_BYTES = 1 << 16  # the file's first and last bytes are part of the key
+
+
+@dataclass(frozen=True)
+class Cache:
+    directory: Path
+
+    @classmethod
+    def from_environment(cls) -> Cache | None:
+        """The cache the environment asks for, or None when it is turned off."""
+        if os.environ.get("SALESCODE_NO_CACHE", "").strip() not in ("", "0"):
+            return None
+        return cls(cache_directory())
+
+    def scan(self, layout: Layout) -> pl.LazyFrame:
+        """The source's parsed frame, from its cache entry (written first when missing)."""
+        path = self.entry(layout)
+        if path is None or path.with_suffix(".skip").exists():
+            return scan_source(layout)
+        if not path.exists():
+            try:
+                self._write(layout, path)
+            except OSError:
+                return scan_source(layout)
+            except pl.exceptions.PolarsError:
+                # A value that does not fit its type, perhaps in a column no metric reads: the CSV is
+                # read as without a cache (which names the value if a metric needs it), and this
+                # version of the file is not tried again.
+                path.with_suffix(".skip").touch()
+                return scan_source(layout)
+        return pl.scan_parquet(path)
+
+    def entry(self, layout: Layout) -> Path | None:
+        """Where the layout's file is cached, or None when the file cannot be keyed."""
+        file = layout.source.path.resolve()
+        try:
+            stat = file.stat()
+            with file.open("rb") as handle:
+                head = handle.read(_EDGE_BYTES)
+                handle.seek(max(0, stat.st_size - _EDGE_BYTES))
+                tail = handle.read(_EDGE_BYTES)
+        except OSError:
+            return None
+        version = hashlib.sha256(repr((stat.st_size, stat.st_mtime_ns)).encode() + head + tail)
+        reading = (layout.separator, layout.headers, layout.names, layout.types, layout.formats)
+        how = hashlib.sha256(repr((reading, layout.source.reader, __version__, pl.__version__)).encode())
+        # <file>-<its version>-<how it is read>: one file may be read two ways (two sources).
+        name = f"{_digest(str(file))}-{version.hexdigest()[:16]}-{how.hexdigest()[:16]}.parquet"
+        return self.directory / name
+
+    def _write(self, layout: Layout, path: Path) -> None:
+        """Parse the whole file once into a Parquet entry (atomically), replacing older entries.
+
+        A value that does not fit its column's type raises polars' error, as reading the CSV would.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".", suffix=".parquet.tmp", dir=path.parent)
+        os.close(handle)
+        try:
+            scan_source(layout).sink_parquet(temporary)
+            os.replace(temporary, path)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+        file, version, _ = path.name.split("-")
+        for entry in path.parent.glob(f"{file}-*"):
+            if entry.name.split("-")[1] != version:  # an older version of the file
+                entry.unlink(missing_ok=True)
+
+
+def cache_directory() -> Path:
+    configured = os.environ.get("SALESCODE_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "salescode"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def clear(directory: Path) -> tuple[int, int]:
+    """Remove every cache entry; (files removed, bytes freed)."""
+    removed = freed = 0
+    for entry in [*directory.glob("*.parquet"), *directory.glob("*.skip")]:
+        try:
+            size = entry.stat().st_size
+            entry.unlink()
+        except OSError:
+            continue
+        removed += 1
+        freed += size
+    return removed, freed
+
+
+def usage(directory: Path) -> tuple[int, int]:
+    """(entries, bytes) in the cache."""
+    sizes = [entry.stat().st_size for entry in directory.glob("*.parquet")]
+    return len(sizes), sum(sizes)
