@@ -99,29 +99,27 @@ def report(data: Path) -> pl.DataFrame:
     )
 
 
-def stage_index(column: str) -> pl.Expr:
-    mapping = {name: i for i, name in enumerate(STAGES)}
-    return pl.col(column).replace_strict(mapping, default=None, return_dtype=pl.Int32)
-
-
 def funnel(data: Path) -> pl.DataFrame:
-    deals = (
-        pl.scan_csv(data / "deals.csv", infer_schema=False)
-        .select("deal_id", "rep", "stage", "lost_stage")
-        .filter(pl.col("stage").is_in([*STAGES, LOST]))
-    )
+    # Stages read as an Enum in funnel order (an unknown value is an error, not a miscount): a
+    # stage's index is its physical value, Lost (last) excluded.
+    stage = pl.Enum([*STAGES, LOST])
     furthest_entered = (
-        pl.scan_csv(data / "stage_history.csv", infer_schema=False)
+        pl.scan_csv(
+            data / "stage_history.csv", schema={"deal_id": pl.String, "stage": stage, "entered": pl.String}
+        )
         .group_by("deal_id")
-        .agg(stage_index("stage").max().alias("entered"))
+        .agg(pl.col("stage").filter(pl.col("stage") != LOST).to_physical().max().alias("entered"))
+    )
+    deals = pl.scan_csv(
+        data / "deals.csv", infer_schema=False, schema_overrides={"stage": stage, "lost_stage": stage}
     )
     # Without a history, a deal got to its current stage, a lost deal to its lost_stage.
-    fallback = (
-        pl.when(pl.col("stage") == LOST).then(stage_index("lost_stage")).otherwise(stage_index("stage"))
-    )
-    furthest = pl.coalesce("entered", fallback)
+    fallback = pl.when(pl.col("stage") == LOST).then(pl.col("lost_stage")).otherwise(pl.col("stage"))
+    furthest = pl.coalesce("entered", fallback.to_physical())
     reached = (
-        deals.join(furthest_entered, on="deal_id", how="left")
+        deals.select("deal_id", "rep", "stage", "lost_stage")
+        .filter(pl.col("stage").is_not_null())  # as salescode: a deal without a stage is left out
+        .join(furthest_entered, on="deal_id", how="left")
         .group_by("rep")
         .agg((furthest >= i).sum().alias(name) for i, name in enumerate(STAGES))
         .collect()

@@ -67,7 +67,16 @@ class Cache:
         except OSError:
             return None
         version = hashlib.sha256(repr((stat.st_size, stat.st_mtime_ns)).encode() + head + tail)
-        reading = (layout.separator, layout.headers, layout.names, layout.types, layout.formats)
+        reading = (
+            layout.separator,
+            layout.headers,
+            layout.names,
+            layout.types,
+            layout.formats,
+            layout.numbers,
+            sorted(layout.offsets),
+            layout.encoding,
+        )
         how = hashlib.sha256(repr((reading, layout.source.reader, __version__, pl.__version__)).encode())
         # <file>-<its version>-<how it is read>: one file may be read two ways (two sources).
         name = f"{_digest(str(file))}-{version.hexdigest()[:16]}-{how.hexdigest()[:16]}.parquet"

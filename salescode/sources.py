@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -24,10 +25,41 @@ _INTEGER = r"^[+-]?(?:0|[1-9]\d*)$"
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 # Formats tried on a date column's sample, in order. Slash dates are decided from the data
 # (a day above 12 tells the order) or must be declared: 04/09/2025 is never guessed.
-_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%Y.%m.%d", "%Y/%m/%d")
-_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S%.f")
-_TRUE = ("true", "yes", "y", "1")
-_FALSE = ("false", "no", "n", "0")
+_DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%d.%m.%Y",
+    "%Y.%m.%d",
+    "%Y/%m/%d",
+    "%d %b %Y",
+    "%d %b, %Y",
+    "%b %d, %Y",
+    "%d-%b-%Y",
+    "%d %B %Y",
+    "%B %d, %Y",
+)
+_DATETIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%Y.%m.%d %H:%M:%S",
+    "%Y.%m.%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%d %b, %Y %H:%M:%S",
+    "%d %b %Y %H:%M:%S",
+    "%b %d, %Y %H:%M:%S",
+    "%d %b, %Y %H:%M",
+    "%b %d, %Y %I:%M %p",
+)
+# An ISO time with a UTC offset (2025-09-01T10:00:00+03:00): the offset is dropped, keeping the
+# date and time as written (converting to UTC would move late-evening deals to the next day).
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+_TRUE = ("true", "yes", "y", "1", "t", "да", "д", "sí", "si", "sim", "verdadero", "verdadeiro")
+_FALSE = ("false", "no", "n", "0", "f", "нет", "н", "não", "nao", "falso")
 _POLARS_TYPE = {
     ColumnType.INTEGER: pl.Int64,
     ColumnType.NUMBER: pl.Float64,
@@ -35,17 +67,40 @@ _POLARS_TYPE = {
 }
 
 
+# A number as CRMs and spreadsheets write it: a sign, a currency symbol or code before or after,
+# digits with thousands separators (, . space NBSP ') and a decimal point or comma, a percent sign.
+_CURRENCY = r"(?:[$€£¥₽₹₴₸]|R\$|[A-Z]{3}|руб\.?|р\.)"
+_SPACES = "\u00a0\u202f "
+_DECORATED = (
+    rf"^\s*(?P<sign>[+-]?)\s*(?:{_CURRENCY}\s*)?(?P<sign2>[+-]?)\s*"
+    rf"(?P<number>\d[\d.,'{_SPACES}]*?)\s*(?:{_CURRENCY})?\s*(?P<percent>%?)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """How a number column writes its numbers: '$22,700.00', '1 234,50 ₽', '12,5 %'."""
+
+    decimal: str = "."
+    thousands: str = ""  # '' | ',' | '.' | "'" (spaces are always thousands separators)
+    percent: bool = False  # '12.5%' is 0.125
+
+
 @dataclass(frozen=True)
 class Layout:
     """What inspecting a file learned: how to read it and each column's type."""
 
     source: Source
-    text: bytes | None  # the file re-encoded as UTF-8 when it is in another encoding
+    text: bytes | None  # the file re-encoded as UTF-8 when it is in another encoding (or a sheet)
     separator: str
     headers: tuple[str, ...]
     names: dict[str, str]  # header in the file -> canonical name
     types: dict[str, ColumnType]  # canonical name -> type
     formats: dict[str, str]  # canonical name -> strptime format, for dates not in ISO form
+    numbers: dict[str, NumberFormat] = field(default_factory=dict)  # number columns not plain
+    offsets: frozenset[str] = frozenset()  # datetime columns written with a UTC offset (dropped)
+    encoding: str = "utf-8"  # how the file was decoded
+    encoding_detected: bool = False  # True when salescode chose it (not declared)
 
     @property
     def columns(self) -> list[str]:
@@ -56,31 +111,111 @@ class Layout:
 
 
 def inspect_source(source: Source, date_columns: set[str] = frozenset()) -> Layout:
-    """Read the header and a sample of source's file; decide separator and column types.
+    """Read the header and a sample of source's file; decide encoding, separator and column types.
 
     date_columns are columns used as dates (time columns, cohorts) that must parse as dates.
     """
     path = source.path
-    raw = _read_head(path, source)
-    encoding = source.reader.encoding or "utf-8"
-    text_bytes = None
-    if encoding.lower().replace("-", "") not in ("utf8", "utf8sig"):
-        text_bytes = _reencode(path, encoding)
+    if path.suffix.lower() in EXCEL_SUFFIXES:
+        text_bytes, encoding, detected = _sheet_as_csv(source), "xlsx", False
         raw = text_bytes[:_SAMPLE_BYTES]
+    else:
+        raw = _read_head(path, source)
+        encoding, detected = (
+            (source.reader.encoding, False) if source.reader.encoding else (detect_encoding(raw), True)
+        )
+        text_bytes = None
+        if encoding.lower().replace("-", "").replace("_", "") not in ("utf8", "utf8sig"):
+            text_bytes = _reencode(path, encoding, declared=not detected)
+            raw = text_bytes[:_SAMPLE_BYTES]
     try:
         head = raw.decode("utf-8-sig", errors="strict" if len(raw) < _SAMPLE_BYTES else "ignore")
     except UnicodeDecodeError as exc:
         raise SourceError(
-            f"{path}: is not UTF-8 text (byte {exc.start}); declare its encoding in "
+            f"{path}: byte {exc.start} is not valid UTF-8; declare the file's encoding in "
             f"sources.{source.name}.encoding (e.g. cp1252 or cp1251)"
         ) from exc
-    first_line = head.split("\n", 1)[0]
-    separator = source.reader.separator or max(_SEPARATORS, key=first_line.count)
+    separator = source.reader.separator or sniff_separator(head)
     sample = _read_sample(source, text_bytes, separator)
     headers = tuple(sample.columns)
     names = _canonical_names(source, headers)
-    types, formats = _column_types(source, sample.rename(names), date_columns)
-    return Layout(source, text_bytes, separator, headers, names, types, formats)
+    types, formats, numbers, offsets = _column_types(source, sample.rename(names), date_columns, separator)
+    return Layout(
+        source, text_bytes, separator, headers, names, types, formats, numbers, offsets, encoding, detected
+    )
+
+
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+
+
+def _sheet_as_csv(source: Source) -> bytes:
+    """A spreadsheet's sheet as CSV text (every cell as text, then typed like a CSV column)."""
+    path = source.path
+    if not path.exists():
+        raise SourceError(
+            f"{path}: file not found (sources.{source.name}.path, relative to the catalog's folder)"
+        )
+    sheet = source.reader.sheet
+    try:
+        frame = (
+            pl.read_excel(path, sheet_name=sheet, infer_schema_length=0, raise_if_empty=False)
+            if sheet
+            else pl.read_excel(path, infer_schema_length=0, raise_if_empty=False)
+        )
+    except ModuleNotFoundError as exc:  # pragma: no cover - fastexcel is a dependency
+        raise SourceError(f"{path}: reading spreadsheets needs the fastexcel package ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - the reader's errors have no common base class
+        where = f" sheet '{sheet}'" if sheet else ""
+        raise SourceError(
+            f"{path}{where}: cannot be read as a spreadsheet ({_first_line(exc)}); name the sheet with "
+            f"sources.{source.name}.sheet, or export it as CSV"
+        ) from exc
+    if not frame.columns:
+        raise SourceError(f"{path}: the sheet is empty; expected a header row and rows")
+    return frame.write_csv().encode("utf-8")
+
+
+def detect_encoding(raw: bytes) -> str:
+    """The encoding of a file's first bytes: a BOM's, else UTF-8 when they decode, else cp1251 for
+    Cyrillic text (letters are runs of high bytes), else cp1252 (latin-1 where cp1252 has holes)."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        raw.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(raw) - 3 and len(raw) >= _SAMPLE_BYTES:  # a character cut by the sample end
+            return "utf-8"
+    letters = len(re.findall(rb"[\xc0-\xff]", raw))
+    in_words = sum(len(run) for run in re.findall(rb"[\xc0-\xff]{2,}", raw))
+    if letters and in_words * 2 > letters:
+        return "cp1251"
+    try:
+        raw.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def sniff_separator(head: str) -> str:
+    """The separator that splits the first lines into the same number of fields (most fields wins)."""
+    lines = [line for line in head.splitlines()[:20] if line.strip()]
+    best, best_fields = ",", 0
+    for separator in _SEPARATORS:
+        try:
+            counts = {len(row) for row in csv.reader(lines, delimiter=separator)}
+        except csv.Error:
+            continue
+        fields = max(counts) if counts else 0
+        consistent = len(counts) == 1 or len(lines) == 1
+        if fields > 1 and consistent and fields > best_fields:
+            best, best_fields = separator, fields
+    if best_fields == 0:  # no separator splits every line alike: the most frequent in the header
+        first = lines[0] if lines else ""
+        best = max(_SEPARATORS, key=first.count)
+    return best
 
 
 def _read_head(path: Path, source: Source) -> bytes:
@@ -100,14 +235,16 @@ def _read_head(path: Path, source: Source) -> bytes:
     return raw
 
 
-def _reencode(path: Path, encoding: str) -> bytes:
+def _reencode(path: Path, encoding: str, declared: bool = True) -> bytes:
     try:
         return path.read_bytes().decode(encoding).encode("utf-8")
     except LookupError as exc:
         raise SourceError(f"{path}: unknown encoding '{encoding}'; use e.g. utf-8, cp1252, cp1251") from exc
     except UnicodeDecodeError as exc:
+        what = "the declared" if declared else "the detected"
         raise SourceError(
-            f"{path}: byte {exc.start} is not valid {encoding}; check the declared encoding"
+            f"{path}: byte {exc.start} is not valid {encoding} ({what} encoding); declare the file's "
+            "encoding in the catalog (encoding: utf-8, cp1252, cp1251, utf-16, ...)"
         ) from exc
 
 
@@ -168,10 +305,12 @@ def _canonical_names(source: Source, headers: tuple[str, ...]) -> dict[str, str]
 
 
 def _column_types(
-    source: Source, sample: pl.DataFrame, date_columns: set[str]
-) -> tuple[dict[str, ColumnType], dict[str, str]]:
+    source: Source, sample: pl.DataFrame, date_columns: set[str], separator: str
+) -> tuple[dict[str, ColumnType], dict[str, str], dict[str, NumberFormat], frozenset[str]]:
     types: dict[str, ColumnType] = {}
     formats: dict[str, str] = {}
+    numbers: dict[str, NumberFormat] = {}
+    offsets: set[str] = set()
     for column in source.types:
         if column not in sample.columns:
             raise SourceError(
@@ -179,20 +318,37 @@ def _column_types(
                 f"{did_you_mean(column, sample.columns)}; the columns are: {', '.join(sample.columns)}"
             )
     for column in sample.columns:
-        values = sample[column].drop_nulls()
+        values = sample[column].drop_nulls().str.strip_chars()
+        values = values.filter(values != "")
         declared = source.types.get(column)
         if declared in (ColumnType.DATE, ColumnType.DATETIME) or (
             declared is None and column in date_columns
         ):
+            offset = not source.reader.date_format and not values.is_empty()
+            if offset and values.str.contains(_OFFSET).all():
+                offsets.add(column)
+                values = values.str.replace(_OFFSET, "")
             column_type, fmt = _date_type(source, column, values, declared)
             types[column] = column_type
             if fmt:
                 formats[column] = fmt
+        elif declared in (ColumnType.NUMBER, ColumnType.INTEGER):
+            types[column] = declared
+            number = number_format(values, source, separator)
+            if number is not None and number != NumberFormat():
+                types[column] = ColumnType.NUMBER
+                numbers[column] = number
         elif declared is not None:
             types[column] = declared
         else:
             types[column] = _infer_type(values)
-    return types, formats
+            number = (
+                None if types[column] is not ColumnType.TEXT else number_format(values, source, separator)
+            )
+            if number is not None:
+                types[column] = ColumnType.NUMBER
+                numbers[column] = number
+    return types, formats, numbers, frozenset(offsets)
 
 
 def _infer_type(values: pl.Series) -> ColumnType:
@@ -202,11 +358,51 @@ def _infer_type(values: pl.Series) -> ColumnType:
         return ColumnType.INTEGER
     if values.str.contains(_NUMBER).all():
         return ColumnType.NUMBER
-    if values.str.to_lowercase().is_in(["true", "false"]).all():
+    lowered = values.str.to_lowercase()
+    if lowered.is_in(["true", "false"]).all() or lowered.is_in(["y", "n"]).all():
+        return ColumnType.BOOL
+    if lowered.is_in(["yes", "no"]).all() or lowered.is_in(["да", "нет"]).all():
         return ColumnType.BOOL
     if values.str.strptime(pl.Date, "%Y-%m-%d", strict=False).null_count() == 0:
         return ColumnType.DATE
     return ColumnType.TEXT
+
+
+def number_format(values: pl.Series, source: Source, separator: str) -> NumberFormat | None:
+    """How the sample's numbers are written, when every value is a number ('$22,700.00',
+    '1 234,50 ₽', '€ 1.234,50', '12,5%'); None when some value is not.
+
+    Decimal and thousands separators follow the values: with both '.' and ',' the last one is the
+    decimal; a lone ',' is thousands when every value groups digits by three after it ('1,234') in
+    a comma-separated file, else decimal; reader settings (decimal_comma, thousands) come first.
+    """
+    reader = source.reader
+    if values.is_empty() or (values.str.contains(_NUMBER).all() and not reader.decimal_comma):
+        return None  # plain numbers: read natively
+    parts = values.str.extract_groups(_DECORATED)
+    if parts.struct.field("number").null_count():
+        return None
+    numbers = parts.struct.field("number").str.replace_all(f"[{_SPACES}']", "")
+    percent = bool((parts.struct.field("percent") == "%").all())
+    if reader.decimal_comma or reader.thousands:
+        return NumberFormat("," if reader.decimal_comma else ".", reader.thousands or "", percent)
+    both = numbers.filter(numbers.str.contains(r"\.") & numbers.str.contains(","))
+    commas = numbers.filter(numbers.str.contains(",") & ~numbers.str.contains(r"\."))
+    dots = numbers.filter(numbers.str.contains(r"\.") & ~numbers.str.contains(","))
+    last = both.str.extract(r"([.,])\d*$").unique().to_list()
+    if len(last) > 1:
+        return None  # 1,234.5 and 1.234,5 in one column: cannot tell
+    grouped_commas = commas.str.contains(r"^\d{1,3}(,\d{3})+$").all()
+    grouped_dots = dots.str.contains(r"^\d{1,3}(\.\d{3}){2,}$").all() and not dots.is_empty()
+    if last == [","] or (not commas.is_empty() and not (grouped_commas and separator != ";")):
+        decimal, thousands = ",", "."
+    elif grouped_dots and dots.str.contains(r"\.\d{3}\.").any():
+        decimal, thousands = ",", "."
+    else:
+        decimal, thousands = ".", ","
+    if decimal == "," and not dots.is_empty() and not grouped_dots:
+        return None  # '1.5' next to '2,5'
+    return NumberFormat(decimal, thousands, percent)
 
 
 def _date_type(
@@ -225,7 +421,7 @@ def _date_type(
     best = max(range(len(candidates)), key=parsed.__getitem__)
     slash = _slash_order(values) if parsed[best] < len(values) else None
     if slash:
-        return ColumnType.DATE, slash
+        return (ColumnType.DATETIME if "%H" in slash else ColumnType.DATE), slash
     # Mostly dates with a few bad values: take the format most of them follow, so that reading the
     # file stops at the first bad value and names its line.
     if parsed[best] * 2 > len(values):
@@ -246,29 +442,36 @@ def _date_type(
 
 
 def _slash_order(values: pl.Series) -> str | None:
-    """'%d/%m/%Y' or '%m/%d/%Y' when the sample proves the order, else None."""
-    parts = values.str.extract_groups(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+    """'%d/%m/%Y' or '%m/%d/%Y' (with the time format when the values have one) when the sample
+    proves the order, else None."""
+    parts = values.str.extract_groups(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}:\d{2})(:\d{2})?)?$")
     if parts.struct.field("1").null_count():
         return None
     first = parts.struct.field("1").cast(pl.Int32)
     second = parts.struct.field("2").cast(pl.Int32)
     if (first > 12).any() and not (second > 12).any():
-        return "%d/%m/%Y"
-    if (second > 12).any() and not (first > 12).any():
-        return "%m/%d/%Y"
-    return None
+        order = "%d/%m/%Y"
+    elif (second > 12).any() and not (first > 12).any():
+        order = "%m/%d/%Y"
+    else:
+        return None
+    times = parts.struct.field("4").is_not_null()
+    if not times.any():
+        return order
+    if not times.all():
+        return None
+    return order + (" %H:%M:%S" if parts.struct.field("5").is_not_null().all() else " %H:%M")
 
 
 def scan_source(layout: Layout) -> pl.LazyFrame:
     """The file as a LazyFrame with canonical names and parsed types."""
     source = layout.source
     schema = dict.fromkeys(layout.headers, pl.String)
-    native_numbers = not source.reader.decimal_comma and not source.reader.thousands
     for header, name in layout.names.items():
         column_type = layout.types[name]
-        if column_type is ColumnType.DATE and name not in layout.formats:
+        if column_type is ColumnType.DATE and name not in layout.formats and name not in layout.offsets:
             schema[header] = pl.Date
-        elif column_type in (ColumnType.INTEGER, ColumnType.NUMBER) and native_numbers:
+        elif column_type in (ColumnType.INTEGER, ColumnType.NUMBER) and name not in layout.numbers:
             schema[header] = _POLARS_TYPE[column_type]
     frame = pl.scan_csv(
         _csv_input(source, layout.text),
@@ -278,29 +481,49 @@ def scan_source(layout: Layout) -> pl.LazyFrame:
         encoding="utf8",
     ).rename({h: n for h, n in layout.names.items() if h != n})
     conversions = [
-        _parse_expr(name, layout.types[name], layout.formats.get(name), source)
+        _parse_expr(name, layout)
         for header, name in layout.names.items()
         if schema[header] == pl.String and layout.types[name] is not ColumnType.TEXT
     ]
     return frame.with_columns(conversions) if conversions else frame
 
 
-def _parse_expr(name: str, column_type: ColumnType, fmt: str | None, source: Source) -> pl.Expr:
+def _parse_expr(name: str, layout: Layout) -> pl.Expr:
     """Strict conversion of a text column: an unparseable value raises, never becomes null."""
+    column_type, fmt = layout.types[name], layout.formats.get(name)
     column = pl.col(name)
-    if column_type is ColumnType.DATE:
-        return column.str.strptime(pl.Date, fmt, strict=True)
-    if column_type is ColumnType.DATETIME:
-        return column.str.strptime(pl.Datetime("us"), fmt, strict=True)
+    if column_type in (ColumnType.DATE, ColumnType.DATETIME):
+        text = column.str.strip_chars()
+        if name in layout.offsets:
+            text = text.str.replace(_OFFSET, "")
+        dtype = pl.Date if column_type is ColumnType.DATE else pl.Datetime("us")
+        return text.str.strptime(dtype, fmt, strict=True)
     if column_type is ColumnType.BOOL:
         mapping = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
         return column.str.to_lowercase().str.strip_chars().replace_strict(mapping, return_dtype=pl.Boolean)
-    text = column.str.strip_chars()
-    if source.reader.thousands:
-        text = text.str.replace_all(source.reader.thousands, "", literal=True)
-    if source.reader.decimal_comma:
-        text = text.str.replace(",", ".", literal=True)
-    return text.cast(_POLARS_TYPE[column_type], strict=True)
+    number = layout.numbers.get(name)
+    if number is None:
+        return column.str.strip_chars().cast(_POLARS_TYPE[column_type], strict=True)
+    # A value that is not a number keeps its text, so the strict cast fails on it (never a null).
+    return pl.coalesce(_decorated_number(column, number), column).cast(pl.Float64, strict=True).alias(name)
+
+
+def _decorated_number(column: pl.Expr, number: NumberFormat) -> pl.Expr:
+    """'-$1,234.50' -> '-1234.50' and '12,5 %' -> '0.125', as text for the cast; null when the
+    value is not a number."""
+    parts = column.str.extract_groups(_DECORATED)
+    digits = parts.struct.field("number").str.replace_all(f"[{_SPACES}']", "")
+    if number.thousands:
+        digits = digits.str.replace_all(number.thousands, "", literal=True)
+    if number.decimal == ",":
+        digits = digits.str.replace(",", ".", literal=True)
+    negative = (parts.struct.field("sign") == "-") | (parts.struct.field("sign2") == "-")
+    text = pl.when(negative).then("-" + digits).otherwise(digits)
+    if not number.percent:
+        return text
+    value = text.cast(pl.Float64, strict=False)
+    scaled = pl.when(parts.struct.field("percent") == "%").then(value / 100).otherwise(value)
+    return pl.when(value.is_not_null()).then(scaled.cast(pl.String))
 
 
 def bad_value_message(layout: Layout) -> str | None:
@@ -325,10 +548,7 @@ def bad_value_message(layout: Layout) -> str | None:
         .rename({h: n for h, n in layout.names.items() if h != n})
         .with_row_index("__row")
     )
-    lenient = {
-        name: _lenient_expr(name, column_type, layout.formats.get(name), source)
-        for name, column_type in checked.items()
-    }
+    lenient = {name: _lenient_expr(name, layout) for name in checked}
     bad = (
         text.select(
             "__row",
@@ -365,22 +585,23 @@ def bad_value_message(layout: Layout) -> str | None:
     )
 
 
-def _lenient_expr(name: str, column_type: ColumnType, fmt: str | None, source: Source) -> pl.Expr:
+def _lenient_expr(name: str, layout: Layout) -> pl.Expr:
     """Like _parse_expr but bad values become null (so they can be found); NaN/inf count as bad."""
+    column_type, fmt = layout.types[name], layout.formats.get(name)
     column = pl.col(name)
-    if column_type is ColumnType.DATE:
-        return column.str.strptime(pl.Date, fmt or "%Y-%m-%d", strict=False)
-    if column_type is ColumnType.DATETIME:
-        return column.str.strptime(pl.Datetime("us"), fmt, strict=False)
+    if column_type in (ColumnType.DATE, ColumnType.DATETIME):
+        text = column.str.strip_chars()
+        if name in layout.offsets:
+            text = text.str.replace(_OFFSET, "")
+        if column_type is ColumnType.DATE:
+            return text.str.strptime(pl.Date, fmt or "%Y-%m-%d", strict=False)
+        return text.str.strptime(pl.Datetime("us"), fmt, strict=False)
     if column_type is ColumnType.BOOL:
         lowered = column.str.to_lowercase().str.strip_chars()
         return pl.when(lowered.is_in(_TRUE)).then(True).when(lowered.is_in(_FALSE)).then(False)
-    text = column.str.strip_chars()
-    if source.reader.thousands:
-        text = text.str.replace_all(source.reader.thousands, "", literal=True)
-    if source.reader.decimal_comma:
-        text = text.str.replace(",", ".", literal=True)
-    pattern = _INTEGER if column_type is ColumnType.INTEGER else _NUMBER
+    number = layout.numbers.get(name)
+    text = column.str.strip_chars() if number is None else _decorated_number(column, number)
+    pattern = _INTEGER if column_type is ColumnType.INTEGER and number is None else _NUMBER
     return pl.when(text.str.contains(pattern)).then(text.cast(pl.Float64, strict=False))
 
 

@@ -131,13 +131,16 @@ def test_declared_cp1251_encoding(tmp_path):
     }
 
 
-def test_undeclared_legacy_encoding_is_an_error_that_suggests_declaring_it(tmp_path):
+def test_undeclared_cp1251_is_detected(tmp_path):
     catalog = write(
-        tmp_path, "sources:\n  s: {path: s.csv}\n" + SUM_COUNT, {"s.csv": CYRILLIC.encode("cp1251")}
+        tmp_path,
+        "sources:\n  s: {path: s.csv}\ndimensions:\n  rep: {label: Rep}\n" + SUM_COUNT,
+        {"s.csv": CYRILLIC.encode("cp1251")},
     )
-    message = error(catalog, "--period", "all")
-    assert "s.csv" in message
-    assert "sources.s.encoding" in message
+    assert values(catalog, "--period", "all", "--metric", "total", by="rep") == {
+        ("total", "Иван"): 140,
+        ("total", "Пётр"): 250,
+    }
 
 
 # --- dates ----------------------------------------------------------------------------------------

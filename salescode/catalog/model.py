@@ -172,6 +172,7 @@ class ReaderSettings:
     thousands: str | None = None
     date_format: str | None = None
     null_values: tuple[str, ...] = ("",)
+    sheet: str | None = None  # for spreadsheets: the sheet to read (default: the first)
 
 
 @dataclass(frozen=True, slots=True)

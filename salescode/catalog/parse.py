@@ -66,6 +66,7 @@ _SOURCE_KEYS = {
     "thousands",
     "date_format",
     "null_values",
+    "sheet",
 }
 _METRIC_KEYS = {
     "conversion",
@@ -385,6 +386,7 @@ def _source(name: str, raw: Any, path: str, base: Path, problems: _Problems) -> 
         decimal_comma=decimal_comma,
         thousands=problems.text(spec.get("thousands"), f"{path}.thousands"),
         date_format=problems.text(spec.get("date_format"), f"{path}.date_format"),
+        sheet=problems.text(spec.get("sheet"), f"{path}.sheet"),
         null_values=("",) if null_values is None else problems.text_list(null_values, f"{path}.null_values"),
     )
     return Source(
