@@ -979,12 +979,15 @@ def validate(catalog: CatalogOption = None) -> None:
 
     Example: salescode validate --catalog examples/maven/metrics.yaml
     """
-    from salescode.validation import validate_catalog
+    from salescode.validation import reading_notes, validate_catalog
 
     with _user_errors():
         spec = _load(catalog)
         with _progress("Validating…"):
             warnings = validate_catalog(spec)
+            notes = reading_notes(spec)
+        for note in notes:
+            _note(f"note: {note}")
         for warning in warnings:
             _warn(warning)
         noted = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''} above)" if warnings else ""

@@ -69,7 +69,14 @@ _POLARS_TYPE = {
 
 # A number as CRMs and spreadsheets write it: a sign, a currency symbol or code before or after,
 # digits with thousands separators (, . space NBSP ') and a decimal point or comma, a percent sign.
-_CURRENCY = r"(?:[$€£¥₽₹₴₸]|R\$|[A-Z]{3}|руб\.?|р\.)"
+_CODES = (
+    "USD|EUR|GBP|RUB|RUR|UAH|KZT|BYN|JPY|CNY|INR|BRL|MXN|COP|PEN|CLP|ARS|CAD|AUD|NZD|CHF|SEK|NOK|DKK|"
+    "PLN|CZK|HUF|RON|TRY|ZAR|AED|SAR|ILS|SGD|HKD|KRW|IDR|THB|MYR|PHP|VND|DOP|UYU|BOB|PYG|GTQ|CRC"
+)
+_CURRENCY = rf"(?:[$€£¥₽₹₴₸]|R\$|US\$|(?:{_CODES})\b|руб\.?|р\.)"
+# The digits of a written number: plain, or grouped by three with one kind of separator, and a
+# decimal part ('1 234 567,89', '1.234,5', '22,700.00', '1234.5').
+_GROUPED = r"^(?:\d+|\d{1,3}(?:(?P<g>[ ,.'\u00a0\u202f])\d{3})(?:(?P=g)\d{3})*)(?:[.,]\d+)?$"
 _SPACES = "\u00a0\u202f "
 _DECORATED = (
     rf"^\s*(?P<sign>[+-]?)\s*(?:{_CURRENCY}\s*)?(?P<sign2>[+-]?)\s*"
@@ -380,9 +387,10 @@ def number_format(values: pl.Series, source: Source, separator: str) -> NumberFo
     if values.is_empty() or (values.str.contains(_NUMBER).all() and not reader.decimal_comma):
         return None  # plain numbers: read natively
     parts = values.str.extract_groups(_DECORATED)
-    if parts.struct.field("number").null_count():
-        return None
-    numbers = parts.struct.field("number").str.replace_all(f"[{_SPACES}']", "")
+    written = parts.struct.field("number")
+    if written.null_count() or not all(re.match(_GROUPED, text) for text in written.unique().to_list()):
+        return None  # '415 555 1234' is a phone number, not one with thousands separators
+    numbers = written.str.replace_all(f"[{_SPACES}']", "")
     percent = bool((parts.struct.field("percent") == "%").all())
     if reader.decimal_comma or reader.thousands:
         return NumberFormat("," if reader.decimal_comma else ".", reader.thousands or "", percent)

@@ -7,7 +7,9 @@ from datetime import date
 from salescode.catalog import Catalog
 from salescode.engine import ReportRequest, date_columns, evaluate
 from salescode.funnel import build_funnel, funnel_date_columns, open_funnel
+from salescode.hygiene import data_warnings
 from salescode.periods import ALL
+from salescode.sources import NumberFormat, inspect_source
 from salescode.workspace import Workspace
 
 
@@ -27,7 +29,32 @@ def validate_catalog(catalog: Catalog) -> list[str]:
     for funnel in catalog.funnels.values():
         open_funnel(catalog, funnel, workspace)
         warnings += build_funnel(workspace, funnel, ALL, by=(), cohort=False).warnings
-    return warnings
+    return warnings + data_warnings(workspace, date.today())
+
+
+def reading_notes(catalog: Catalog) -> list[str]:
+    """How each file was read, where salescode had to decide: a detected encoding, a sheet."""
+    notes = []
+    for name, source in catalog.sources.items():
+        layout = inspect_source(source)
+        if layout.encoding_detected and layout.encoding not in ("utf-8", "utf-8-sig"):
+            notes.append(
+                f"sources.{name}: {source.path.name} read as {layout.encoding} (detected; declare "
+                f"sources.{name}.encoding to make it explicit)"
+            )
+        numbers = ", ".join(f"{column} ({_describe(fmt)})" for column, fmt in sorted(layout.numbers.items()))
+        if numbers:
+            notes.append(f"sources.{name}: numbers written with separators or symbols: {numbers}")
+    return notes
+
+
+def _describe(fmt: NumberFormat) -> str:
+    parts = [f"decimal '{fmt.decimal}'"]
+    if fmt.thousands:
+        parts.append(f"thousands '{fmt.thousands}'")
+    if fmt.percent:
+        parts.append("percent")
+    return ", ".join(parts)
 
 
 def _join_collisions(workspace: Workspace) -> list[str]:
