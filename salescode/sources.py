@@ -587,10 +587,23 @@ def bad_value_message(layout: Layout) -> str | None:
     return (
         f"{source.path}: line {row['__row'] + 2}, column '{header}': '{row[f'raw_{name}']}' is not "
         f"{expected} (type {column_type.value}, {declared})"
-        + (f"; {more} more row(s) have bad values" if more else "")
+        + (f"; {more} more row(s) have bad values ({_bad_summary(bad, layout, checked)})" if more else "")
         + f"; fix the data, add the value to sources.{source.name}.null_values if it means empty, "
         f"or declare sources.{source.name}.types.{name}"
     )
+
+
+def _bad_summary(bad: pl.DataFrame, layout: Layout, checked: dict[str, ColumnType]) -> str:
+    """Per column: how many bad values, and the first few with their lines."""
+    parts = []
+    for name in checked:
+        rows = bad.filter(pl.col(f"bad_{name}"))
+        if rows.is_empty():
+            continue
+        header = next(h for h, n in layout.names.items() if n == name)
+        shown = "; ".join(f"line {r['__row'] + 2}: '{r[f'raw_{name}']}'" for r in rows.head(3).to_dicts())
+        parts.append(f"'{header}' {rows.height:,} in all, e.g. {shown}")
+    return " / ".join(parts)
 
 
 def _lenient_expr(name: str, layout: Layout) -> pl.Expr:
