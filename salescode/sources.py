@@ -195,9 +195,11 @@ def detect_encoding(raw: bytes) -> str:
     except UnicodeDecodeError as exc:
         if exc.start >= len(raw) - 3 and len(raw) >= _SAMPLE_BYTES:  # a character cut by the sample end
             return "utf-8"
+    # Russian words are all high bytes ('Иван', 'Да'); accented Latin letters sit next to ASCII
+    # letters in their words ('Peña', 'Conceição').
     letters = len(re.findall(rb"[\xc0-\xff]", raw))
-    in_words = sum(len(run) for run in re.findall(rb"[\xc0-\xff]{2,}", raw))
-    if letters and in_words * 2 > letters:
+    mixed = len(re.findall(rb"[A-Za-z](?=[\xc0-\xff])|[\xc0-\xff](?=[A-Za-z])", raw))
+    if letters and mixed * 4 < letters:
         return "cp1251"
     try:
         raw.decode("cp1252")
@@ -237,7 +239,14 @@ def _read_head(path: Path, source: Source) -> bytes:
         raise SourceError(f"{path}: cannot be read ({exc.strerror})") from exc
     if not raw.strip():
         raise SourceError(f"{path}: the file is empty; expected a header line and rows")
-    if b"\x00" in raw[:4096] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+    utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff"))
+    declared = (source.reader.encoding or "").lower().replace("-", "").replace("_", "")
+    if utf16 and declared and not declared.startswith("utf16"):
+        raise SourceError(
+            f"{path}: the file starts with a UTF-16 byte order mark, but sources.{source.name}.encoding "
+            f"says {source.reader.encoding}; remove the setting or write utf-16"
+        )
+    if b"\x00" in raw[:4096] and not utf16 and not declared.startswith("utf16"):
         raise SourceError(f"{path}: looks like a binary file, not CSV text; export it as CSV")
     return raw
 
@@ -301,7 +310,10 @@ def _canonical_names(source: Source, headers: tuple[str, ...]) -> dict[str, str]
     if duplicates:
         raise SourceError(f"{source.path}: line 1: column '{duplicates[0]}' appears twice in the header")
     names = {header: header for header in headers}
+    # A header written with doubled quotes ("Date entered ""Demo""") keeps them in the file's header.
+    unescaped = {header.replace('""', '"'): header for header in headers}
     for canonical, header in source.columns.items():
+        header = header if header in names else unescaped.get(header, header)
         if header not in names:
             raise SourceError(
                 f"{source.path}: sources.{source.name}.columns.{canonical}: no column '{header}' in the "

@@ -126,6 +126,14 @@ class Workspace:
             if message:
                 return SourceError(message)
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "utf-8" in text.lower() or "utf8" in text.lower():
+            guessed = [layout for layout in self.layouts.values() if layout.encoding_detected]
+            if guessed:
+                layout = guessed[0]
+                return SourceError(
+                    f"{layout.where()}: is not valid UTF-8 further down than the part salescode samples; "
+                    f"declare its encoding in sources.{layout.source.name}.encoding (e.g. cp1252 or cp1251)"
+                )
         if "m:1" in text or "validation" in text:
             return SourceError(
                 self._duplicate_join_key()
