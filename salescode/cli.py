@@ -54,6 +54,16 @@ class CompareOption(StrEnum):
     none = "none"
 
 
+class CrmOption(StrEnum):
+    salesforce = "salesforce"
+    hubspot = "hubspot"
+    pipedrive = "pipedrive"
+    zoho = "zoho"
+    amocrm = "amocrm"
+    bitrix24 = "bitrix24"
+    generic = "generic"
+
+
 class GrainOption(StrEnum):
     day = "day"
     week = "week"
@@ -995,6 +1005,61 @@ def validate(catalog: CatalogOption = None) -> None:
             f"ok: {spec.path}: {len(spec.metrics)} metrics, {len(spec.funnels)} funnel(s) over "
             f"{len(spec.sources)} sources are valid{noted}"
         )
+
+
+@app.command()
+def init(
+    folder: Annotated[
+        Path, typer.Argument(help="The folder of the CRM export files.", metavar="[DIR]", file_okay=False)
+    ] = Path("."),
+    crm: Annotated[
+        CrmOption | None,
+        typer.Option(
+            "--crm", help="The CRM the files come from (default: recognised from names and headers)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Where to write the catalog (default: DIR/metrics.yaml).", metavar="FILE"
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing catalog file.")] = False,
+) -> None:
+    """Write a starter metrics.yaml for a folder of CRM export files.
+
+    Recognises the CRM, gives each file a role (deals, users, accounts, stage history,
+    activities), maps the columns, orders the funnel's stages as found in the data, and writes
+    the standard metrics the columns support; it says which it could not create, and why. The
+    catalog is validated before init returns. An existing file is never overwritten without --force.
+
+    \b
+    Examples:
+      salescode init exports/ && cd exports && salescode report
+      salescode init sf_export --crm salesforce --output sf.yaml
+    """
+    from salescode.output import emit
+    from salescode.starter import build_starter
+    from salescode.validation import validate_catalog
+
+    with _user_errors():
+        target = output or folder / "metrics.yaml"
+        if target.exists() and not force:
+            raise SalescodeError(
+                f"{target} exists; pass --force to overwrite it, or --output to write elsewhere"
+            )
+        with _progress("Reading the export…"):
+            starter = build_starter(folder, crm.value if crm else None)
+        emit(lambda out: out.write(starter.text), target)
+        for note in starter.notes:
+            _note(f"init: {note}")
+        for missing in starter.missing:
+            _note(f"init: not created: {missing}")
+        with _progress("Validating…"):
+            warnings = validate_catalog(_load(target))
+        for warning in warnings:
+            _warn(warning)
+        _note(f"ok: wrote {target}; next: salescode report --catalog {target}")
 
 
 cache_app = typer.Typer(
