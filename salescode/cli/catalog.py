@@ -45,7 +45,7 @@ def list_metrics(
 
     Example: salescode metrics --format markdown
     """
-    from salescode.catalog_view import metrics_frame, write_metrics_markdown, write_metrics_table
+    from salescode.render.catalog_view import metrics_frame, write_metrics_markdown, write_metrics_table
 
     with user_errors():
         spec = load_catalog_option(catalog, check_expressions=False)
@@ -66,7 +66,7 @@ def tree(catalog: CatalogOption = None) -> None:
 
     Example: salescode tree
     """
-    from salescode.catalog_view import write_tree
+    from salescode.render.catalog_view import write_tree
 
     with user_errors():
         spec = load_catalog_option(catalog, check_expressions=False)

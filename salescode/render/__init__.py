@@ -115,7 +115,7 @@ def write_report_table(
     console.print(table)
 
 
-def _table(title: str | None, caption: str | None = None) -> Table:
+def house_table(title: str | None, caption: str | None = None) -> Table:
     """The house table: a heavy rule under the header, title and caption on the left."""
     return Table(
         title=title,
@@ -139,7 +139,7 @@ def _report_table(
     caption: str | None,
     wrap: bool,
 ) -> Table:
-    table = _table(title, caption)
+    table = house_table(title, caption)
     table.add_column("Metric", no_wrap=not wrap, min_width=12)
     for label in by_labels.values():
         table.add_column(label, no_wrap=not wrap)
@@ -290,11 +290,11 @@ def _bar(reached: int, top: int, width: int = BAR_WIDTH) -> str:
     return "█" * full + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[rest]
 
 
-def _percent(value: float | None) -> str:
+def percent_text(value: float | None) -> str:
     return EMPTY if value is None else f"{value:.1%}"
 
 
-def _days(value: float | None) -> str:
+def days_text(value: float | None) -> str:
     return EMPTY if value is None else f"{value:,.1f}"
 
 
@@ -318,13 +318,13 @@ def funnel_cells(row: dict, top: int, currency: str, bar_width: int = BAR_WIDTH)
     return [
         f"{row['reached']:,}",
         _bar(row["reached"], top, bar_width),
-        _percent(row["conversion"]) + (" ◀" if row["bottleneck"] else "  "),
+        percent_text(row["conversion"]) + (" ◀" if row["bottleneck"] else "  "),
         _points(row["vs_team"]),
         _points(row["vs_previous"]),
-        _percent(row["overall"]),
+        percent_text(row["overall"]),
         f"{row['dropped']:,}",
-        _days(row["median_days_in_stage"]),
-        _days(row["mean_days_in_stage"]),
+        days_text(row["median_days_in_stage"]),
+        days_text(row["mean_days_in_stage"]),
         format_value(row["value_reached"], money) if row["value_reached"] is not None else EMPTY,
     ]
 
@@ -363,7 +363,7 @@ def write_funnel_table(frame: pl.DataFrame, console: Console, view: FunnelView) 
 
 
 def _funnel_table(rows: list[dict], view: FunnelView, bar_width: int, hidden: set[str]) -> Table:
-    table = _table(view.title, view.note)
+    table = house_table(view.title, view.note)
     for label in view.by_labels.values():
         table.add_column(label, no_wrap=True)
     table.add_column("Stage", no_wrap=True)
@@ -416,7 +416,7 @@ def _cohort_cell(row: dict) -> str:
     """In a cohort table: how many of the cohort reached the stage, and what share of it."""
     if row["step"] == 1:
         return f"{row['reached']:,}"
-    return f"{row['reached']:,} ({_percent(row['overall'])})" + (" ◀" if row["bottleneck"] else "")
+    return f"{row['reached']:,} ({percent_text(row['overall'])})" + (" ◀" if row["bottleneck"] else "")
 
 
 def _matrix_cell(row: dict) -> str:
@@ -424,7 +424,7 @@ def _matrix_cell(row: dict) -> str:
     if row["step"] == 1:
         return f"{row['reached']:,}"
     gap = "" if row["vs_team"] is None else f" ({row['vs_team'] * 100:+.0f})"
-    return _percent(row["conversion"]) + gap + (" ◀" if row["bottleneck"] else "")
+    return percent_text(row["conversion"]) + gap + (" ◀" if row["bottleneck"] else "")
 
 
 def _matrix(frame: pl.DataFrame, view: FunnelView) -> tuple[list[str], list[list[str]], int]:
@@ -448,7 +448,7 @@ def write_funnel_matrix_table(frame: pl.DataFrame, console: Console, view: Funne
     later stage and what share of the cohort that is), or the --by matrix (each step's conversion
     and, in brackets, its gap to the team's in points)."""
     headers, rows, groups = _matrix(frame, view)
-    table = _table(view.title, view.note)
+    table = house_table(view.title, view.note)
     for i, header in enumerate(headers):
         table.add_column(header, justify="left" if i < groups else "right", no_wrap=True)
     for row in rows:
@@ -471,7 +471,7 @@ class PipelineView:
     stale_after: int
 
 
-def _money(value: float | None, currency: str) -> str:
+def money_text(value: float | None, currency: str) -> str:
     return format_value(value, MetricStyle("currency", currency=currency))
 
 
@@ -488,14 +488,14 @@ def _velocity_rows(frame: pl.DataFrame, view: PipelineView) -> tuple[list[str], 
             [
                 *(_cell(k) for k in keys),
                 f"{part['open_deals'].sum():,}",
-                _money(_total(part["open_value"]), view.currency),
-                _count(_total(part["stale_deals"])),
-                _count(first["won_deals"]),
-                _count(first["lost_deals"]),
-                _percent(first["win_rate"]),
-                _money(first["avg_deal_size"], view.currency),
+                money_text(_total(part["open_value"]), view.currency),
+                count_text(_total(part["stale_deals"])),
+                count_text(first["won_deals"]),
+                count_text(first["lost_deals"]),
+                percent_text(first["win_rate"]),
+                money_text(first["avg_deal_size"], view.currency),
                 EMPTY if first["avg_cycle_days"] is None else f"{first['avg_cycle_days']:,.1f} d",
-                _money(first["velocity_per_day"], view.currency),
+                money_text(first["velocity_per_day"], view.currency),
             ]
         )
     return headers, rows
@@ -506,7 +506,7 @@ def _total(values: pl.Series) -> float | None:
     return None if values.null_count() == len(values) else values.sum()
 
 
-def _count(value: float | None) -> str:
+def count_text(value: float | None) -> str:
     return EMPTY if value is None else f"{value:,}"
 
 
@@ -521,18 +521,18 @@ def _stage_rows(frame: pl.DataFrame, view: PipelineView) -> tuple[list[str], lis
                 *(_cell(row[d]) if first else "" for d in view.by_labels),
                 row["stage"],
                 f"{row['open_deals']:,}",
-                _money(row["open_value"], view.currency),
-                _count(row["stale_deals"]),
-                _money(row["stale_value"], view.currency),
-                _days(row["median_days_in_stage"]),
-                _days(row["max_days_in_stage"]),
+                money_text(row["open_value"], view.currency),
+                count_text(row["stale_deals"]),
+                money_text(row["stale_value"], view.currency),
+                days_text(row["median_days_in_stage"]),
+                days_text(row["max_days_in_stage"]),
             ]
         )
     return headers, rows
 
 
-def _simple_table(title: str | None, headers: list[str], rows: list[list[str]], left: int) -> Table:
-    table = _table(title)
+def simple_table(title: str | None, headers: list[str], rows: list[list[str]], left: int) -> Table:
+    table = house_table(title)
     for i, header in enumerate(headers):
         table.add_column(header, justify="left" if i < left else "right", no_wrap=True)
     for row in rows:
@@ -544,9 +544,9 @@ def write_pipeline_table(frame: pl.DataFrame, console: Console, view: PipelineVi
     """Sales velocity per group, then the open pipeline by stage with its stale deals."""
     groups = len(view.by_labels)
     headers, rows = _velocity_rows(frame, view)
-    console.print(_simple_table(view.title, headers, rows, groups))
+    console.print(simple_table(view.title, headers, rows, groups))
     headers, rows = _stage_rows(frame, view)
-    console.print(_simple_table(None, headers, rows, groups + 1))
+    console.print(simple_table(None, headers, rows, groups + 1))
     console.print(VELOCITY_NOTE, style="dim", soft_wrap=True)
 
 
@@ -580,7 +580,7 @@ def _deal_view(frame: pl.DataFrame, currency: str) -> tuple[list[str], list[list
         cells = []
         for name, value in row.items():
             if name == "value":
-                cells.append(_money(value, currency))
+                cells.append(money_text(value, currency))
             elif name == "days_in_stage":
                 cells.append(EMPTY if value is None else f"{value:,.0f}")
             else:
@@ -593,7 +593,7 @@ def _deal_view(frame: pl.DataFrame, currency: str) -> tuple[list[str], list[list
 def write_deal_table(frame: pl.DataFrame, console: Console, title: str, currency: str) -> None:
     """One row per deal (the --list view); stale deals in red."""
     headers, rows, right = _deal_view(frame, currency)
-    table = _table(title)
+    table = house_table(title)
     for i, header in enumerate(headers):
         table.add_column(header, justify="right" if i in right else "left", no_wrap=True)
     for cells, status in zip(rows, frame["status"], strict=True):
@@ -657,7 +657,7 @@ def write_trend_table(
     title: str,
 ) -> None:
     headers, rows = _trend_rows(frame, styles, by_labels)
-    table = _table(title)
+    table = house_table(title)
     for i, header in enumerate(headers):
         table.add_column(header, justify="left" if i <= len(by_labels) + 1 else "right", no_wrap=True)
     for row in rows:
