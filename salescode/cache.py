@@ -37,23 +37,24 @@ class Cache:
             return None
         return cls(cache_directory())
 
-    def scan(self, layout: Layout) -> pl.LazyFrame:
-        """The source's parsed frame, from its cache entry (written first when missing)."""
+    def scan(self, layout: Layout) -> tuple[pl.LazyFrame, Path | None]:
+        """The source's parsed frame, from its cache entry (written first when missing), and the
+        entry's path (None when the CSV is read instead)."""
         path = self.entry(layout)
         if path is None or path.with_suffix(".skip").exists():
-            return scan_source(layout)
+            return scan_source(layout), None
         if not path.exists():
             try:
                 self._write(layout, path)
             except OSError:
-                return scan_source(layout)
+                return scan_source(layout), None
             except pl.exceptions.PolarsError:
                 # A value that does not fit its type, perhaps in a column no metric reads: the CSV is
                 # read as without a cache (which names the value if a metric needs it), and this
                 # version of the file is not tried again.
                 path.with_suffix(".skip").touch()
-                return scan_source(layout)
-        return pl.scan_parquet(path)
+                return scan_source(layout), None
+        return pl.scan_parquet(path), path
 
     def entry(self, layout: Layout) -> Path | None:
         """Where the layout's file is cached, or None when the file cannot be keyed."""
@@ -101,6 +102,15 @@ class Cache:
                 entry.unlink(missing_ok=True)
 
 
+def unique_marker(entry: Path, key: str) -> Path:
+    """The file that records that an entry's `key` column holds no value twice.
+
+    Checking a declared key costs a pass over the column on every run; the entry's data never
+    changes, so once a run has found the key unique the marker lets later runs skip the check.
+    """
+    return entry.with_name(f"{entry.name}.unique-{_digest(key)}")
+
+
 def cache_directory() -> Path:
     configured = os.environ.get("SALESCODE_CACHE_DIR")
     if configured:
@@ -114,15 +124,15 @@ def _digest(text: str) -> str:
 
 
 def clear(directory: Path) -> tuple[int, int]:
-    """Remove every cache entry; (files removed, bytes freed)."""
+    """Remove every cache entry and its markers; (entries removed, bytes freed)."""
     removed = freed = 0
-    for entry in [*directory.glob("*.parquet"), *directory.glob("*.skip")]:
+    for entry in [*directory.glob("*.parquet"), *directory.glob("*.skip"), *directory.glob("*.unique-*")]:
         try:
             size = entry.stat().st_size
             entry.unlink()
         except OSError:
             continue
-        removed += 1
+        removed += entry.suffix == ".parquet"
         freed += size
     return removed, freed
 

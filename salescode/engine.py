@@ -28,7 +28,7 @@ from salescode.catalog import (
 )
 from salescode.catalog.model import LEVEL_ORDER
 from salescode.errors import SalescodeError, SourceError
-from salescode.expressions import sql_expr
+from salescode.expressions import columns_of, sql_expr
 from salescode.funnel import funnel_date_columns, open_funnel, reach_query
 from salescode.periods import Period, comparison_period, grain_period, whole_grains
 from salescode.sources import non_finite_message
@@ -360,8 +360,11 @@ def _source_query(
     """One aggregation over the source for all its metrics and every window; a group is present
     when it has rows in one of the `present` windows."""
     catalog = workspace.catalog
-    frame = workspace.frames[source]
     times = {m.name: catalog.metric_time(m) for m in metrics}
+    read = {*by, *(t for t in times.values() if t)}
+    for metric in metrics:
+        read |= {c for text in (metric.expr, metric.filter) if text for c in columns_of(sql_expr(text))}
+    frame = workspace.frame(source, read)
 
     def condition(metric: Metric, window: str) -> pl.Expr | None:
         time, span = times[metric.name], windows[window]

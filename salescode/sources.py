@@ -10,12 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from salescode.catalog import Catalog, ColumnType, Source, did_you_mean
+from salescode.catalog import Catalog, ColumnType, Join, Source, did_you_mean
 from salescode.errors import SourceError
 
 SAMPLE_ROWS = 2000
@@ -336,33 +338,46 @@ def _column_types(
                 f"{source.path}: sources.{source.name}.types.{column}: no column '{column}'"
                 f"{did_you_mean(column, sample.columns)}; the columns are: {', '.join(sample.columns)}"
             )
+    # Blank cells are empty: every decision below is about the values written.
+    cleaned = sample.select(
+        pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c).str.strip_chars()) for c in sample.columns
+    )
+    dated = [
+        c
+        for c in sample.columns
+        if source.types.get(c) in (ColumnType.DATE, ColumnType.DATETIME)
+        or (source.types.get(c) is None and c in date_columns)
+    ]
+    inferred = [c for c in sample.columns if source.types.get(c) is None and c not in dated]
+    facts = _sample_facts(cleaned, inferred, dated)
     for column in sample.columns:
-        values = sample[column].drop_nulls().str.strip_chars()
-        values = values.filter(values != "")
         declared = source.types.get(column)
-        if declared in (ColumnType.DATE, ColumnType.DATETIME) or (
-            declared is None and column in date_columns
-        ):
-            offset = not source.reader.date_format and not values.is_empty()
-            if offset and values.str.contains(_OFFSET).all():
+        values = cleaned[column]
+        if column in dated:
+            parsed = facts[column, "parsed"]
+            if not source.reader.date_format and facts[column, "n"] and facts[column, "offset"]:
                 offsets.add(column)
-                values = values.str.replace(_OFFSET, "")
-            column_type, fmt = _date_type(source, column, values, declared)
+                values, parsed = values.drop_nulls().str.replace(_OFFSET, ""), None
+            column_type, fmt = _date_type(source, column, values.drop_nulls(), declared, parsed)
             types[column] = column_type
             if fmt:
                 formats[column] = fmt
         elif declared in (ColumnType.NUMBER, ColumnType.INTEGER):
             types[column] = declared
-            number = number_format(values, source, separator)
+            number = (
+                number_format(values.drop_nulls(), source, separator) if facts[column, "decorated"] else None
+            )
             if number is not None and number != NumberFormat():
                 types[column] = ColumnType.NUMBER
                 numbers[column] = number
         elif declared is not None:
             types[column] = declared
         else:
-            types[column] = _infer_type(values)
+            types[column] = _infer_type(facts, column)
             number = (
-                None if types[column] is not ColumnType.TEXT else number_format(values, source, separator)
+                number_format(values.drop_nulls(), source, separator)
+                if types[column] is ColumnType.TEXT and facts[column, "decorated"]
+                else None
             )
             if number is not None:
                 types[column] = ColumnType.NUMBER
@@ -370,20 +385,61 @@ def _column_types(
     return types, formats, numbers, frozenset(offsets)
 
 
-def _infer_type(values: pl.Series) -> ColumnType:
-    if values.is_empty():
+_DATE_CANDIDATES = [(fmt, pl.Date) for fmt in _DATE_FORMATS] + [
+    (fmt, pl.Datetime) for fmt in _DATETIME_FORMATS
+]
+_BOOL_SETS = (("true", "false"), ("y", "n"), ("yes", "no"), ("да", "нет"))
+
+
+def _sample_facts(cleaned: pl.DataFrame, inferred: list[str], dated: list[str]) -> dict[tuple[str, str], Any]:
+    """What type inference needs to know of each sample column, in one pass over the sample
+    (column by column, each question would be a query of its own): how many values, whether all
+    of them match a pattern, and how many each date format reads."""
+    exprs = []
+    for c in cleaned.columns:
+        value = pl.col(c)
+        exprs += [
+            value.count().alias(f"{c}\x1fn"),
+            value.str.contains(_DECORATED).all().alias(f"{c}\x1fdecorated"),
+        ]
+    for c in inferred:
+        value, lowered = pl.col(c), pl.col(c).str.to_lowercase()
+        exprs += [
+            value.str.contains(_INTEGER).all().alias(f"{c}\x1finteger"),
+            value.str.contains(_NUMBER).all().alias(f"{c}\x1fnumber"),
+            pl.any_horizontal(lowered.is_in(pair).all() for pair in _BOOL_SETS).alias(f"{c}\x1fbool"),
+            (value.str.strptime(pl.Date, "%Y-%m-%d", strict=False).count() == value.count()).alias(
+                f"{c}\x1fdate"
+            ),
+        ]
+    for c in dated:
+        value = pl.col(c)
+        exprs.append(value.str.contains(_OFFSET).all().alias(f"{c}\x1foffset"))
+        exprs += [
+            value.str.strptime(dtype, fmt, strict=False).count().alias(f"{c}\x1fparsed{i}")
+            for i, (fmt, dtype) in enumerate(_DATE_CANDIDATES)
+        ]
+    row = cleaned.select(exprs).row(0, named=True)
+    facts: dict[tuple[str, str], Any] = {}
+    for name, value in row.items():
+        column, fact = name.split("\x1f")
+        facts[column, fact] = value
+    for c in dated:
+        facts[c, "parsed"] = [facts[c, f"parsed{i}"] for i in range(len(_DATE_CANDIDATES))]
+    return facts
+
+
+def _infer_type(facts: dict[tuple[str, str], Any], column: str) -> ColumnType:
+    if not facts[column, "n"]:
         return ColumnType.TEXT
-    if values.str.contains(_INTEGER).all():
-        return ColumnType.INTEGER
-    if values.str.contains(_NUMBER).all():
-        return ColumnType.NUMBER
-    lowered = values.str.to_lowercase()
-    if lowered.is_in(["true", "false"]).all() or lowered.is_in(["y", "n"]).all():
-        return ColumnType.BOOL
-    if lowered.is_in(["yes", "no"]).all() or lowered.is_in(["да", "нет"]).all():
-        return ColumnType.BOOL
-    if values.str.strptime(pl.Date, "%Y-%m-%d", strict=False).null_count() == 0:
-        return ColumnType.DATE
+    for fact, column_type in (
+        ("integer", ColumnType.INTEGER),
+        ("number", ColumnType.NUMBER),
+        ("bool", ColumnType.BOOL),
+        ("date", ColumnType.DATE),
+    ):
+        if facts[column, fact]:
+            return column_type
     return ColumnType.TEXT
 
 
@@ -426,9 +482,11 @@ def number_format(values: pl.Series, source: Source, separator: str) -> NumberFo
 
 
 def _date_type(
-    source: Source, column: str, values: pl.Series, declared: ColumnType | None
+    source: Source, column: str, values: pl.Series, declared: ColumnType | None, parsed: list[int] | None
 ) -> tuple[ColumnType, str | None]:
-    """Decide whether a date column holds dates or datetimes, and in which format."""
+    """Decide whether a date column holds dates or datetimes, and in which format.
+
+    parsed: how many of the values each of _DATE_CANDIDATES reads, when already counted."""
     if source.reader.date_format:
         fmt = source.reader.date_format
         has_time = any(code in fmt for code in ("%H", "%M", "%S", "%T"))
@@ -436,8 +494,9 @@ def _date_type(
     if values.is_empty():
         return declared or ColumnType.DATE, None
     # How many sample values each known format reads; the first format that reads them all wins.
-    candidates = [(fmt, pl.Date) for fmt in _DATE_FORMATS] + [(fmt, pl.Datetime) for fmt in _DATETIME_FORMATS]
-    parsed = [values.str.strptime(dtype, fmt, strict=False).is_not_null().sum() for fmt, dtype in candidates]
+    candidates = _DATE_CANDIDATES
+    if parsed is None:
+        parsed = [values.str.strptime(dtype, fmt, strict=False).count() for fmt, dtype in candidates]
     best = max(range(len(candidates)), key=parsed.__getitem__)
     slash = _slash_order(values) if parsed[best] < len(values) else None
     if slash:
@@ -648,18 +707,33 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0]
 
 
-def join_sources(catalog: Catalog, name: str, frames: dict[str, pl.LazyFrame]) -> pl.LazyFrame:
+def join_sources(
+    catalog: Catalog, name: str, frames: dict[str, pl.LazyFrame], needed: Iterable[str] | None = None
+) -> pl.LazyFrame:
     """Source name's frame with its many-to-one joins applied, in the order listed.
 
     A joined column whose name already exists on the left is left out (the left one wins).
     `validate="m:1"` makes a right side with duplicate keys an error instead of multiplying rows.
+    With `needed` (the columns a query reads), only the joins that bring one of them are applied
+    (and those bringing a key a later applied join uses): a many-to-one left join adds columns and
+    never rows, so leaving out one whose columns are not read changes no figure, and polars cannot
+    prune a validated join by itself.
     """
     frame = frames[name]
     columns = list(frame.collect_schema().names())
-    for join in catalog.sources[name].joins:
+    joins = catalog.sources[name].joins
+    added = _join_columns(joins, columns, frames)
+    wanted = None if needed is None else set(needed)
+    applied = []
+    for i in reversed(range(len(joins))):
+        if wanted is None or wanted & set(added[i]):
+            applied.append(i)
+            if wanted is not None:
+                wanted.add(joins[i].left_on)
+    for i in sorted(applied):
+        join, new = joins[i], added[i]
         right = frames[join.source]
         right_schema = right.collect_schema()
-        new = [c for c in join.brings(right_schema.names()) if c not in columns]
         left_type = frame.collect_schema().get(join.left_on)
         right_type = right_schema.get(join.right_on)
         right = right.select(pl.col(join.right_on), *new)
@@ -677,5 +751,17 @@ def join_sources(catalog: Catalog, name: str, frames: dict[str, pl.LazyFrame]) -
                 validate="m:1",
                 coalesce=True,
             )
-        columns += new
     return frame
+
+
+def _join_columns(
+    joins: tuple[Join, ...], columns: list[str], frames: dict[str, pl.LazyFrame]
+) -> list[list[str]]:
+    """The columns each join adds: those it brings that are not on the left already."""
+    columns = list(columns)
+    added = []
+    for join in joins:
+        new = [c for c in join.brings(frames[join.source].collect_schema().names()) if c not in columns]
+        added.append(new)
+        columns += new
+    return added

@@ -6,12 +6,15 @@ never read twice in a run.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
-from salescode.cache import Cache
+from salescode.cache import Cache, unique_marker
 from salescode.catalog import Catalog, Metric, MetricKind, did_you_mean
 from salescode.errors import CatalogError, SalescodeError, SourceError
 from salescode.expressions import columns_of, sql_expr
@@ -52,6 +55,7 @@ class Workspace:
     scanned: dict[str, pl.LazyFrame] = field(default_factory=dict)  # per source, as in its file
     frames: dict[str, pl.LazyFrame] = field(default_factory=dict)  # per source, joins applied
     schemas: dict[str, pl.Schema] = field(default_factory=dict)
+    cached: dict[str, Path] = field(default_factory=dict)  # per source read from a cache entry, the entry
 
     @classmethod
     def open(cls, catalog: Catalog, sources: Iterable[str], date_columns: dict[str, set[str]]) -> Workspace:
@@ -64,7 +68,12 @@ class Workspace:
         for name in needed:
             layout = inspect_source(catalog.sources[name], date_columns.get(name, set()))
             workspace.layouts[name] = layout
-            workspace.scanned[name] = cache.scan(layout) if cache else scan_source(layout)
+            if cache:
+                workspace.scanned[name], entry = cache.scan(layout)
+                if entry:
+                    workspace.cached[name] = entry
+            else:
+                workspace.scanned[name] = scan_source(layout)
         for name in needed:
             workspace._check_joins(name)
             frame = join_sources(catalog, name, workspace.scanned)
@@ -103,6 +112,10 @@ class Workspace:
                         ],
                     )
             available |= set(join.brings(right))
+
+    def frame(self, source: str, columns: Iterable[str]) -> pl.LazyFrame:
+        """The source's frame with only the joins that bring (or lead to) the given columns."""
+        return join_sources(self.catalog, source, self.scanned, columns)
 
     def columns(self, source: str) -> list[str]:
         return list(self.schemas[source].names())
@@ -170,9 +183,11 @@ class Workspace:
             .head(50)
         )
 
-    def key_checks(self, sources: Iterable[str]) -> dict[str, pl.LazyFrame]:
-        """For each source with a declared key: the rows that repeat a key value (collect with the rest)."""
-        checks = {}
+    def key_checks(self, sources: Iterable[str]) -> dict[KeyCheck, pl.LazyFrame]:
+        """Whether each key column is unique (collect with the rest of the run): the declared key
+        of each source, and the right side of each of its joins, whose key must be unique even
+        where a query leaves the join out (it would multiply rows where applied)."""
+        checks: dict[tuple[str, str], KeyCheck] = {}  # one per column, whatever makes it a key
         for source in sources:
             key = self.catalog.sources[source].key
             if key:
@@ -181,22 +196,59 @@ class Workspace:
                         f"sources.{source}.key: no column '{key}' in {self.layouts[source].where()}"
                         f"{did_you_mean(key, self.columns(source))}"
                     )
-                checks[source] = self.repeated_keys(source, key)
-        return checks
+                checks[source, key] = KeyCheck(source, key)
+            for join in self.catalog.sources[source].joins:
+                checks.setdefault((join.source, join.right_on), KeyCheck(join.source, join.right_on, source))
+        # Distinct hashes prove distinct values; a repeated hash (a repeated value, or in theory a
+        # collision) is looked into by raise_on_repeated_keys, on the error path only. Hashing is
+        # about half the cost of finding the repeated rows themselves.
+        return {
+            check: self.scanned[check.source].select(
+                (pl.col(check.key).hash().n_unique() == pl.len()).alias("unique")
+            )
+            for check in checks.values()
+            if not self._known_unique(check)
+        }
 
-    def raise_on_repeated_keys(self, found: dict[str, pl.DataFrame]) -> None:
-        """A declared key that repeats would count a row twice: stop with its value and lines."""
-        for source, repeated in found.items():
-            if repeated.height:
-                raise SourceError(
-                    _repeated_key_message(
-                        self.layouts[source],
-                        str(self.catalog.sources[source].key),
-                        repeated,
-                        f"a repeated row would be counted twice; remove the duplicates, or drop "
-                        f"sources.{source}.key if rows are not unique",
-                    )
+    def _known_unique(self, check: KeyCheck) -> bool:
+        entry = self.cached.get(check.source)
+        return entry is not None and unique_marker(entry, check.key).exists()
+
+    def raise_on_repeated_keys(self, found: dict[KeyCheck, pl.DataFrame]) -> None:
+        """A key that repeats would count a row twice: stop with its value and lines.
+
+        found: the collected key_checks. A key found unique in a cached file is recorded, so that
+        later runs need not check it.
+        """
+        for check, verdict in found.items():
+            unique = verdict["unique"][0]
+            repeated = None if unique else self.repeated_keys(check.source, check.key).collect()
+            if repeated is None or not repeated.height:
+                if check.source in self.cached:
+                    with contextlib.suppress(OSError):  # a cache that cannot be written is skipped
+                        unique_marker(self.cached[check.source], check.key).touch()
+                continue
+            if check.joined_to:
+                consequence = (
+                    f"joining it to '{check.joined_to}' would count rows twice; make '{check.key}' unique"
                 )
+            else:
+                consequence = (
+                    f"a repeated row would be counted twice; remove the duplicates, or drop "
+                    f"sources.{check.source}.key if rows are not unique"
+                )
+            raise SourceError(
+                _repeated_key_message(self.layouts[check.source], check.key, repeated, consequence)
+            )
+
+
+class KeyCheck(NamedTuple):
+    """A column of a source that must not repeat a value: its declared key, or the key another
+    source joins it on (joined_to)."""
+
+    source: str
+    key: str
+    joined_to: str | None = None
 
 
 def _repeated_key_message(layout: Layout, key: str, repeated: pl.DataFrame, consequence: str) -> str:
