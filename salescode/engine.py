@@ -339,12 +339,14 @@ class _RowColumns:
     """
 
     def __init__(self) -> None:
-        self.columns: dict[str, pl.Expr] = {}
+        self.columns: dict[bytes, pl.Expr] = {}
 
     def add(self, expr: pl.Expr) -> pl.Expr:
         if expr.meta.is_column():
             return expr  # a column as read needs no copy
-        name = self.columns.setdefault(str(expr), expr.alias(f"__row{len(self.columns)}")).meta.output_name()
+        # Keyed by the serialized plan: two IN lists print alike ("[Series]") but differ.
+        key = expr.meta.serialize()
+        name = self.columns.setdefault(key, expr.alias(f"__row{len(self.columns)}")).meta.output_name()
         return pl.col(name)
 
 

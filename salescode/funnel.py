@@ -464,50 +464,57 @@ def _with_history(
         )
         .with_row_index("__row")
     )
-    visits = deals.select(key, *by).join(history, on=key, how="inner")
+    # Each deal is numbered (__deal) once, so that the sorting and grouping below work on integers
+    # rather than on the key's text.
+    deals = deals.with_row_index("__deal")
+    visits = deals.select("__deal", key).join(history, on=key, how="inner").drop(key)
     if strict:
         # Distinct stages entered, ascending: the unbroken run from stage 0 is where index == rank.
-        entered = visits.select(key, "__index").drop_nulls().unique().sort(key, "__index")
-        rank = pl.int_range(pl.len()).over(key)
+        entered = visits.select("__deal", "__index").drop_nulls().unique().sort("__deal", "__index")
+        rank = pl.int_range(pl.len()).over("__deal")
         furthest = (
             entered.with_columns(rank.alias("__rank"))
-            .group_by(key)
+            .group_by("__deal")
             .agg(((pl.col("__index") == pl.col("__rank")).sum().cast(pl.Int32) - 1).alias("__from_history"))
         )
     else:
-        furthest = visits.group_by(key).agg(pl.col("__index").max().alias("__from_history"))
+        furthest = visits.group_by("__deal").agg(pl.col("__index").max().alias("__from_history"))
     fallback = _furthest_from_stage_column(funnel) if funnel.stage else pl.lit(None, pl.Int32)
-    deals = deals.join(furthest, on=key, how="left").with_columns(
+    staged = deals.join(furthest, on="__deal", how="left").with_columns(
         pl.coalesce("__from_history", fallback).alias(FURTHEST)
     )
     # Time in stage: from entering a stage to entering the next one (a visit to Lost/Won ends it).
-    ordered = visits.sort([key, "__entered", "__row"]).with_columns(
-        pl.col("__entered").shift(-1).over(key).alias("__next")
-    )
+    # Sorted by deal, the next entry is the next row when it belongs to the same deal.
+    ordered = visits.sort("__deal", "__entered", "__row")
+    same_deal = pl.col("__deal").shift(-1) == pl.col("__deal")
     per_deal = (
-        ordered.filter(pl.col("__index").is_not_null() & pl.col("__next").is_not_null())
+        ordered.with_columns(pl.when(same_deal).then(pl.col("__entered").shift(-1)).alias("__next"))
+        .filter(pl.col("__index").is_not_null() & pl.col("__next").is_not_null())
         .with_columns((pl.col("__next") - pl.col("__entered")).dt.total_days(fractional=True).alias("days"))
-        .group_by([key, *by, "__index"])
+        .group_by("__deal", "__index")
         .agg(pl.col("days").sum())
         .rename({"__index": "step_index"})
-        .drop(key)
     )
-    return deals, _summarise_days(per_deal, by)
+    if by:
+        per_deal = per_deal.join(deals.select("__deal", *by), on="__deal", how="left")
+    return staged.drop("__deal"), _summarise_days(per_deal.drop("__deal"), by)
 
 
 def _reach_query(funnel: Funnel, deals: pl.LazyFrame, by: tuple[str, ...]) -> pl.LazyFrame:
     furthest, lost = pl.col(FURTHEST), pl.col(LOST)
-    aggregations = []
+    # Per-row columns first, then plain sums: polars' fast group-by path (see engine._RowColumns).
+    columns = []
     for i in range(len(funnel.stages)):
-        aggregations.append((furthest >= i).fill_null(False).sum().alias(f"reached\x1f{i}"))
-        aggregations.append((lost & (furthest == i)).fill_null(False).sum().alias(f"dropped\x1f{i}"))
+        columns.append((furthest >= i).fill_null(False).alias(f"reached\x1f{i}"))
+        columns.append((lost & (furthest == i)).fill_null(False).alias(f"dropped\x1f{i}"))
         if funnel.value:
-            aggregations.append(
-                pl.col(funnel.value).cast(pl.Float64).filter(furthest >= i).sum().alias(f"value\x1f{i}")
-            )
+            value = pl.col(funnel.value).cast(pl.Float64)
+            columns.append(pl.when(furthest >= i).then(value).alias(f"value\x1f{i}"))
+    names = [c.meta.output_name() for c in columns]
+    rows = deals.select(*by, *columns)
     if by:
-        return deals.group_by(list(by)).agg(aggregations)
-    return deals.select(aggregations)
+        return rows.group_by(list(by)).agg(pl.col(names).sum())
+    return rows.select(pl.col(names).sum())
 
 
 def _long(counted: pl.DataFrame, by: tuple[str, ...]) -> pl.DataFrame:
