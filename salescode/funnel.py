@@ -20,7 +20,7 @@ import polars as pl
 
 from salescode.catalog import Catalog, Funnel, Grain, did_you_mean
 from salescode.errors import CatalogError, SalescodeError
-from salescode.expressions import sql_expr
+from salescode.expressions import columns_of, sql_expr
 from salescode.periods import ALL, Period, grain_label, grain_period, previous_period
 from salescode.workspace import Workspace, require_dimensions
 
@@ -166,10 +166,22 @@ def require_funnel_dimensions(workspace: Workspace, funnel: Funnel, by: tuple[st
             )
 
 
-def _deals_in_period(workspace: Workspace, funnel: Funnel, period: Period, cohort: bool) -> pl.LazyFrame:
+def funnel_frame(workspace: Workspace, funnel: Funnel, by: tuple[str, ...]) -> pl.LazyFrame:
+    """The funnel source's frame with the joins the funnel reads (grouped by `by`), and no others."""
+    source = workspace.catalog.sources[funnel.source]
+    columns = {*by, source.key, source.time, funnel.stage, funnel.lost_stage, funnel.value, funnel.cohort}
+    columns |= {funnel.stage_since}
+    for stage in funnel.stages:
+        columns |= {stage.entered} | set(columns_of(sql_expr(stage.filter)) if stage.filter else ())
+    return workspace.frame(funnel.source, {c for c in columns if c})
+
+
+def _deals_in_period(
+    workspace: Workspace, funnel: Funnel, period: Period, cohort: bool, by: tuple[str, ...]
+) -> pl.LazyFrame:
     """Deals created in the period (cohort), or active in it: created before its end and not
     closed before its start."""
-    frame = workspace.frames[funnel.source]
+    frame = funnel_frame(workspace, funnel, by)
     if period.is_all:
         return frame
     source = workspace.catalog.sources[funnel.source]
@@ -264,7 +276,7 @@ def reach_query(
 ) -> pl.LazyFrame:
     """Per group, the deals that reached each stage: columns `reached\x1f<step index>` (and
     dropped, value). Lazy, so a report can collect it with its other queries."""
-    deals = _deals_in_period(workspace, funnel, period, cohort)
+    deals = _deals_in_period(workspace, funnel, period, cohort, by)
     return _reach_query(funnel, stage_deals(workspace, funnel, deals, by, strict).deals, by)
 
 
@@ -286,7 +298,7 @@ def build_funnel(
     """
     require_funnel_dimensions(workspace, funnel, by)
     groups = by
-    deals = _deals_in_period(workspace, funnel, period, cohort or cohort_grain is not None)
+    deals = _deals_in_period(workspace, funnel, period, cohort or cohort_grain is not None, by)
     if cohort_grain is not None:
         assert funnel.cohort is not None  # _deals_in_period has checked
         label = grain_label(pl.col(funnel.cohort), cohort_grain, workspace.catalog.week_start)

@@ -23,6 +23,7 @@ from salescode.errors import SalescodeError
 from salescode.funnel import (
     FURTHEST,
     LOST,
+    funnel_frame,
     latest_date,
     require_funnel_dimensions,
     stage_deals,
@@ -96,7 +97,7 @@ def _staged_at(
     """Every deal with its stage on as_of (_STAGE, null when closed), since when (_SINCE), whether
     it was open then, won, and closed in the period; and the deals left out for an unknown stage."""
     source = workspace.catalog.sources[funnel.source]
-    staged = stage_deals(workspace, funnel, workspace.frames[funnel.source], by, strict=False)
+    staged = stage_deals(workspace, funnel, funnel_frame(workspace, funnel, by), by, strict=False)
     deals = staged.deals
     last = len(funnel.stages) - 1
     won = (pl.col(FURTHEST) == last) & ~pl.col(LOST)
