@@ -266,7 +266,7 @@ def latest_period(workspace: Workspace, metrics: list[Metric], grain: Grain, tod
     for source, times in columns.items():
         if times:
             queries.append(
-                workspace.frames[source].select(
+                workspace.frame(source, times).select(
                     pl.max_horizontal(_time_expr(workspace, source, t).max() for t in sorted(times)).alias(
                         "latest"
                     )

@@ -314,7 +314,10 @@ def build_funnel(
     if staged.unknown is not None:
         queries["unknown"] = staged.unknown
     if funnel.cohort and (not period.is_all or cohort_grain is not None):
-        queries["undated"] = workspace.frames[funnel.source].select(pl.col(funnel.cohort).is_null().sum())
+        undated = workspace.frame(funnel.source, [funnel.cohort]).select(
+            pl.col(funnel.cohort).is_null().sum()
+        )
+        queries["undated"] = undated
     occurring = _occurring_stage_queries(workspace, funnel)
     queries |= {f"occurring\x1f{where}": query for where, query in occurring}
     checks = workspace.key_checks([funnel.source])
@@ -379,7 +382,10 @@ def _occurring_stage_queries(workspace: Workspace, funnel: Funnel) -> list[tuple
     if funnel.history:
         columns.append((funnel.history.source, funnel.history.stage))
     return [
-        (f"{source}.{column}", workspace.frames[source].select(pl.col(column).cast(pl.String).unique()))
+        (
+            f"{source}.{column}",
+            workspace.frame(source, [column]).select(pl.col(column).cast(pl.String).unique()),
+        )
         for source, column in columns
     ]
 
@@ -468,7 +474,7 @@ def _with_history(
     assert key is not None
     # Entries of one deal on the same date keep the order of the history file (__row).
     history = (
-        workspace.frames[funnel.history.source]
+        workspace.frame(funnel.history.source, [key, funnel.history.entered, funnel.history.stage])
         .select(
             pl.col(key),
             pl.col(funnel.history.entered).alias("__entered"),
@@ -634,7 +640,9 @@ def latest_date(workspace: Workspace, funnel: Funnel) -> date | None:
     if not columns:
         return None
     latest = (
-        workspace.frames[funnel.source].select(pl.max_horizontal(pl.col(c).max() for c in columns)).collect()
+        workspace.frame(funnel.source, columns)
+        .select(pl.max_horizontal(pl.col(c).max() for c in columns))
+        .collect()
     )
     day = latest.item()
     return day.date() if isinstance(day, datetime) else day

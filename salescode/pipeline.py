@@ -107,7 +107,9 @@ def _staged_at(
     if funnel.history:
         key = source.key
         assert key is not None
-        history = workspace.frames[funnel.history.source].select(
+        history = workspace.frame(
+            funnel.history.source, [key, funnel.history.entered, funnel.history.stage]
+        ).select(
             pl.col(key),
             _day(funnel.history.entered).alias("__entered"),
             stage_index(funnel, funnel.history.stage).alias("__index"),

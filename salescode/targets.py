@@ -61,7 +61,7 @@ def file_target_query(
         label = label.dt.strftime("%Y-%m")
     else:
         label = label.cast(pl.String).str.strip_chars()
-    rows = workspace.frames[target.source].filter(label.is_in(months))
+    rows = workspace.frame(target.source, [*by, target.period, target.value]).filter(label.is_in(months))
     total = pl.when(pl.len() > 0).then(pl.col(target.value).cast(pl.Float64).sum()).alias("target")
     if by:
         return rows.group_by(list(by)).agg(total)
