@@ -135,14 +135,16 @@ def build_starter(folder: Path, crm: str | None = None) -> Starter:
     deals = _assign(deals_role, files, set(), ("stage",)) or _assign(
         Role(("*",), deals_role.fields), files, set(), ("stage",)
     )
+    roles: dict[str, tuple[ExportFile, dict[str, str]]] = {"deals": deals} if deals else {}
     if deals is None:
+        roles = _leads_and_wins(preset, files, notes)
+    if not roles:
         raise SalescodeError(
             f"{folder}: no file has a deal stage column "
-            f"({', '.join(deals_role.fields.get('stage', ())[:4])}, …); init needs the deals export"
+            f"({', '.join(deals_role.fields.get('stage', ())[:4])}, …), nor is there a file of won leads "
+            "keyed by a leads file's id; init needs the deals export"
         )
-    deals_file, deal_fields = deals
-    taken = {deals_file.path}
-    roles: dict[str, tuple[ExportFile, dict[str, str]]] = {"deals": deals}
+    taken = {file.path for file, _ in roles.values()}
     for role_name, needed in (
         ("users", ("id", "name")),
         ("accounts", ("id",)),
@@ -164,6 +166,43 @@ def build_starter(folder: Path, crm: str | None = None) -> Starter:
     return _Writer(preset, roles, notes).write()
 
 
+def _leads_and_wins(
+    preset: Preset, files: list[ExportFile], notes: list[str]
+) -> dict[str, tuple[ExportFile, dict[str, str]]]:
+    """Without a stage column: a file of won leads (one row each, keyed by a lead id, with a won
+    date) and the leads file holding those ids, as Olist's MQLs and closed deals (empty if none)."""
+    leads_role, won_role = preset.roles.get("leads"), preset.roles.get("won")
+    if leads_role is None or won_role is None:
+        return {}
+    won = _assign(won_role, files, set(), ("deal", "closed"))
+    leads = won and _assign(leads_role, files, {won[0].path}, ("id",))
+    if not won or not leads:
+        return {}
+    (won_file, won_fields), (leads_file, leads_fields) = won, leads
+    won_ids = pl.col(won_file.layout.names[won_fields["deal"]]).cast(pl.String)
+    lead_ids = pl.col(leads_file.layout.names[leads_fields["id"]]).cast(pl.String)
+    found = (
+        scan_source(won_file.layout)
+        .select(won_ids.alias("__id"))
+        .join(
+            scan_source(leads_file.layout).select(lead_ids.alias("__id")),
+            on="__id",
+            how="left",
+            coalesce=False,
+        )
+        .select(pl.len().alias("won"), pl.col("__id_right").is_not_null().sum().alias("matched"))
+        .collect()
+        .row(0, named=True)
+    )
+    if not found["matched"]:
+        return {}
+    notes.append(
+        f"no deal stage column: leads of {leads_file.path.name} are won when {won_file.path.name} has "
+        f"them ({found['matched']} of its {found['won']} rows match a lead); the funnel is Lead → Won"
+    )
+    return {"deals": leads, "won": won}
+
+
 @dataclass
 class _Writer:
     """Turns the roles found into catalog text: sources, dimensions, metrics, funnel."""
@@ -174,6 +213,7 @@ class _Writer:
     lines: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     with_history: bool = False
+    won: dict[str, str] = field(default_factory=dict)  # columns of the won leads' file, if any
 
     def write(self) -> Starter:
         deals_file, fields = self.roles["deals"]
@@ -185,14 +225,20 @@ class _Writer:
             self.notes.append(
                 f"deals: {columns['deal_id']} repeats or has empty values, so it is not declared as the key"
             )
-        stages = self._stages(deals_file, columns)
+        self.won = self._won_columns(columns)
+        available = {**self.won, **columns}  # the deals source's columns after its joins
+        stages = (
+            self._stages(deals_file, columns)
+            if "stage" in columns
+            else Stages(["Lead"], [], [], {}, won_filter="close_date IS NOT NULL")
+        )
         users = self._users(columns)
         self._header()
         self._deals_source(deals_file, columns, key, users)
         self._other_sources(users, key)
-        self._dimensions(columns)
-        self._metrics(columns, stages)
-        self._funnel(columns, stages, key)
+        self._dimensions(available)
+        self._metrics(available, stages)
+        self._funnel(available, stages, key)
         return Starter("\n".join(self.lines) + "\n", self.preset, self.notes, self.missing)
 
     # -- columns and stages ------------------------------------------------------------------------
@@ -221,6 +267,24 @@ class _Writer:
                 canonical = f"{canonical}_{field_name}"
             columns[canonical] = header
         return columns
+
+    def _won_columns(self, columns: dict[str, str]) -> dict[str, str]:
+        """canonical name -> header of the won leads' file, for the columns the leads lack (and
+        the id that joins them); empty without such a file."""
+        if "won" not in self.roles:
+            return {}
+        if "deal_id" not in columns:
+            raise SalescodeError(
+                f"{self.roles['deals'][0].path.name}: the leads' id column has no value; "
+                f"init cannot join {self.roles['won'][0].path.name} to it"
+            )
+        names = {"deal": "deal_id", "closed": "close_date", "owner": "rep", "amount": "amount"}
+        _, fields = self.roles["won"]
+        return {
+            names[f]: header
+            for f, header in fields.items()
+            if f in names and (names[f] == "deal_id" or names[f] not in columns)
+        }
 
     def _stages(self, file: ExportFile, columns: dict[str, str]) -> Stages:
         stage = file.layout.names[columns["stage"]]
@@ -365,7 +429,7 @@ class _Writer:
         extra = []
         if key:
             extra.append("    key: deal_id")
-        if "close_date" in columns:
+        if "close_date" in columns or "close_date" in self.won:
             extra.append("    time: close_date")
         types = self._types(
             file,
@@ -374,13 +438,18 @@ class _Writer:
         )
         if types:
             extra.append("    types: {" + ", ".join(f"{c}: {t}" for c, t in types.items()) + "}")
+        joins = []
         if users:
-            extra += [
-                "    joins:",
-                "      - source: users",
-                "        on: {owner_id: user_id}",
-                "        columns: [rep]",
+            joins += ["      - source: users", "        on: {owner_id: user_id}", "        columns: [rep]"]
+        if self.won:
+            brought = [c for c in self.won if c != "deal_id"]
+            joins += [
+                "      - source: won",
+                "        on: deal_id",
+                f"        columns: [{', '.join(brought)}]",
             ]
+        if joins:
+            extra += ["    joins:", *joins]
         self._source("deals", file, columns, extra)
 
     def _types(self, file: ExportFile, columns: dict[str, str], wanted: dict[str, str]) -> dict[str, str]:
@@ -398,6 +467,15 @@ class _Writer:
         return declared
 
     def _other_sources(self, users: tuple[ExportFile, dict[str, str]] | None, key: str | None) -> None:
+        if "won" in self.roles:
+            file, fields = self.roles["won"]
+            columns = self.won
+            extra = ["    key: deal_id"] if file.is_key(fields["deal"]) else []
+            types = self._types(file, columns, {"amount": "number"})
+            if types:
+                extra.append("    types: {" + ", ".join(f"{c}: {t}" for c, t in types.items()) + "}")
+            self.lines.append("")
+            self._source("won", file, columns, extra)
         if users:
             file, fields = users
             self.lines.append("")
@@ -474,6 +552,11 @@ class _Writer:
                     "    ratio: {numerator: deals_won, denominator: deals_closed}",
                     "    direction: higher",
                 ]
+            elif stages.won_filter:
+                self.missing.append(
+                    "deals_closed, win_rate: leads not won are not marked lost; "
+                    "first_to_won is the Lead → Won conversion"
+                )
             else:
                 self.missing.append("deals_closed, win_rate: no stage or status value means lost")
             if amount:
@@ -503,7 +586,7 @@ class _Writer:
                 "deals_won, won_revenue, win_rate: no stage value means won (known won stages: "
                 f"{', '.join(self.preset.won[:4])}, …); name it in the funnel and the filters"
             )
-        if won and lost and dated and "close_date" in columns:
+        if won and dated and "close_date" in columns:
             metric(
                 "sales_cycle",
                 "Sales cycle",
@@ -511,12 +594,12 @@ class _Writer:
                 "sales_force_capability",
                 "mean",
                 expr="close_date - created_date",
-                filter=f"({won}) OR ({lost})",
+                filter=f"({won}) OR ({lost})" if lost else won,
                 fmt="days",
                 direction="lower",
             )
         else:
-            self.missing.append("sales_cycle: needs won/lost stages, a created date and a close date")
+            self.missing.append("sales_cycle: needs a won stage, a created date and a close date")
         if dated:
             metric(
                 "new_opportunities",
@@ -619,14 +702,16 @@ class _Writer:
         if not stages.funnel:
             self.missing.append("funnel: needs open stages and a won stage or status")
             return
-        self.lines += [
-            "",
-            "funnels:",
-            "  pipeline:",
-            "    label: Pipeline",
-            "    source: deals",
-            "    stage: stage",
-        ]
+        self.lines += ["", "funnels:", "  pipeline:", "    label: Pipeline", "    source: deals"]
+        if stages.won_filter:
+            # no stage column: every lead is at the first step, a won lead at the last
+            entered = ", entered: created_date" if "created_date" in columns else ""
+            lead = f'{{name: {_q(stages.open[0])}, filter: "deal_id IS NOT NULL"{entered}}}'
+            won = f"{{name: Won, filter: {_q(stages.won_filter)}, entered: close_date}}"
+            self.lines.append(f"    stages: [{lead}, {won}]")
+            self._funnel_columns(columns)
+            return
+        self.lines.append("    stage: stage")
         won = (
             f"{{name: Won, match: [{', '.join(_q(v) for v in stages.won)}]}}"
             if stages.won
@@ -639,6 +724,9 @@ class _Writer:
             self.lines.append(f"    exclude: [{', '.join(_q(v) for v in stages.parked)}]")
         if self.with_history:
             self.lines.append("    history: stage_history")
+        self._funnel_columns(columns)
+
+    def _funnel_columns(self, columns: dict[str, str]) -> None:
         if "created_date" in columns:
             self.lines.append("    cohort: created_date")
         if "amount" in columns:
@@ -654,15 +742,16 @@ class Stages:
     lost: list[str]
     status: dict[str, list[str]]  # status values (won/lost/open) present, when there is a status column
     parked: list[str] = field(default_factory=list)  # closed, neither won nor lost: out of the funnel
+    won_filter: str | None = None  # without a stage column: the condition for a won lead
 
     @property
     def funnel(self) -> bool:
-        """A funnel can be drawn: open stages, and a stage or status that means won."""
-        return bool(self.open and (self.won or self.status.get("won")))
+        """A funnel can be drawn: open stages, and a stage, status or condition that means won."""
+        return bool(self.open and (self.won or self.status.get("won") or self.won_filter))
 
     def conditions(self, columns: dict[str, str]) -> tuple[str | None, str | None]:
         """SQL conditions for won and lost deals: from stages, else the status column, else flags."""
-        won = _in("stage", self.won) if self.won else None
+        won = _in("stage", self.won) if self.won else self.won_filter
         lost = _in("stage", self.lost) if self.lost else None
         if won is None and self.status.get("won"):
             won = _in("status", self.status["won"])

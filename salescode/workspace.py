@@ -64,9 +64,15 @@ class Workspace:
         needed = list(dict.fromkeys(sources))
         for name in list(needed):
             needed += [join.source for join in catalog.sources[name].joins if join.source not in needed]
+        # A date column that a join brings by name (`columns:`) is parsed as a date in its own source.
+        dates = {name: set(columns) for name, columns in date_columns.items()}
+        for name in needed:
+            for join in catalog.sources[name].joins:
+                brought = set(join.columns or ()) & dates.get(name, set())
+                dates.setdefault(join.source, set()).update(brought)
         cache = Cache.from_environment()
         for name in needed:
-            layout = inspect_source(catalog.sources[name], date_columns.get(name, set()))
+            layout = inspect_source(catalog.sources[name], dates.get(name, set()))
             workspace.layouts[name] = layout
             if cache:
                 workspace.scanned[name], entry = cache.scan(layout)
