@@ -10,6 +10,7 @@ which it could not create and which column would enable them.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,7 +126,9 @@ def _assign(
     return file, fields
 
 
-def build_starter(folder: Path, crm: str | None = None) -> Starter:
+def build_starter(folder: Path, crm: str | None = None, catalog_dir: Path | None = None) -> Starter:
+    """The starter catalog for the export files in folder; its paths are relative to catalog_dir
+    (default: the folder itself), where the catalog will be written."""
     skipped: list[str] = []
     files = read_folder(folder, skipped)
     presets = load_presets()
@@ -150,6 +153,7 @@ def build_starter(folder: Path, crm: str | None = None) -> Starter:
         ("accounts", ("id",)),
         ("history", ("deal", "stage", "entered")),
         ("activities", ("owner", "date")),
+        ("rates", ("code", "rate")),
     ):
         role = preset.roles.get(role_name)
         if role is None:
@@ -163,7 +167,7 @@ def build_starter(folder: Path, crm: str | None = None) -> Starter:
     left = [f.path.name for f in files if f.path not in taken]
     if left:
         notes.append(f"not used: {', '.join(left)}")
-    return _Writer(preset, roles, notes).write()
+    return _Writer(preset, roles, notes, catalog_dir or folder).write()
 
 
 def _leads_and_wins(
@@ -210,10 +214,12 @@ class _Writer:
     preset: Preset
     roles: dict[str, tuple[ExportFile, dict[str, str]]]
     notes: list[str]
+    catalog_dir: Path  # the catalog's paths are relative to it
     lines: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     with_history: bool = False
     won: dict[str, str] = field(default_factory=dict)  # columns of the won leads' file, if any
+    currency: str | None = None  # the currency amounts are converted into, with a rates file
 
     def write(self) -> Starter:
         deals_file, fields = self.roles["deals"]
@@ -233,6 +239,7 @@ class _Writer:
             else Stages(["Lead"], [], [], {}, won_filter="close_date IS NOT NULL")
         )
         users = self._users(columns)
+        self.currency = self._currency(columns)
         self._header()
         self._deals_source(deals_file, columns, key, users)
         self._other_sources(users, key)
@@ -384,6 +391,34 @@ class _Writer:
         )
         return dict(zip(found["__stage"].to_list(), found["__p"].to_list(), strict=True))
 
+    def _currency(self, columns: dict[str, str]) -> str | None:
+        """With a currency column and a rates file: the currency whose rate is 1 (the corporate
+        one), which amounts are converted into; None (and a note) when there is no such file."""
+        if "currency" not in columns:
+            return None
+        if "rates" not in self.roles:
+            self.notes.append(
+                "deals have a currency column but there is no rates file: amounts in several currencies "
+                "are summed as they are; add sources.deals.currency with rates (see README, multi-currency)"
+            )
+            return None
+        file, fields = self.roles["rates"]
+        names = file.layout.names
+        code, rate = pl.col(names[fields["code"]]).cast(pl.String), pl.col(names[fields["rate"]])
+        base = rate.cast(pl.Float64, strict=False) == 1
+        if "corporate" in fields:
+            flag = pl.col(names[fields["corporate"]]).cast(pl.String).str.to_lowercase()
+            base = flag.is_in(["1", "true", "yes", "y"])
+        found = scan_source(file.layout).filter(base).select(code.str.strip_chars()).collect().to_series()
+        if found.len() != 1:
+            self.notes.append(
+                f"rates: {file.path.name} has {found.len()} currencies with rate 1, not one; amounts are "
+                "not converted (set sources.deals.currency by hand, see README, multi-currency)"
+            )
+            return None
+        self.notes.append(f"amounts are converted into {found[0]} with the rates of {file.path.name}")
+        return str(found[0]).upper()
+
     def _users(self, columns: dict[str, str]) -> tuple[ExportFile, dict[str, str]] | None:
         if "owner_id" not in columns or "users" not in self.roles:
             return None
@@ -402,13 +437,15 @@ class _Writer:
             "#   salescode validate && salescode report && salescode funnel",
             "version: 1",
             f"name: {_q(self.preset.label + ' export')}",
+            *([f"currency: {_q(self.currency)}"] if self.currency else []),
             "",
             "sources:",
         ]
 
     def _source(self, name: str, file: ExportFile, columns: dict[str, str], extra: list[str]) -> None:
         layout = file.layout
-        self.lines += [f"  {name}:", f"    path: {_q(file.path.name)}"]
+        path = Path(os.path.relpath(file.path.absolute(), self.catalog_dir.absolute())).as_posix()
+        self.lines += [f"  {name}:", f"    path: {_q(path)}"]
         if layout.encoding_detected and layout.encoding not in ("utf-8", "utf-8-sig"):
             self.lines.append(f"    encoding: {_q(layout.encoding)}")
         if layout.separator != "," and file.path.suffix.lower() not in EXCEL_SUFFIXES:
@@ -438,6 +475,8 @@ class _Writer:
         )
         if types:
             extra.append("    types: {" + ", ".join(f"{c}: {t}" for c, t in types.items()) + "}")
+        if self.currency:
+            extra.append("    currency: {column: currency, source: currency_rates}")
         joins = []
         if users:
             joins += ["      - source: users", "        on: {owner_id: user_id}", "        columns: [rep]"]
@@ -467,6 +506,11 @@ class _Writer:
         return declared
 
     def _other_sources(self, users: tuple[ExportFile, dict[str, str]] | None, key: str | None) -> None:
+        if self.currency:
+            file, fields = self.roles["rates"]
+            self.lines.append("")
+            extra = ["    key: code"] if file.is_key(fields["code"]) else []
+            self._source("currency_rates", file, {"code": fields["code"], "rate": fields["rate"]}, extra)
         if "won" in self.roles:
             file, fields = self.roles["won"]
             columns = self.won
@@ -528,11 +572,6 @@ class _Writer:
         dated = "created_date" in columns
         metric = self._metric
         self.lines += ["", "metrics:"]
-        if "currency" in columns:
-            self.notes.append(
-                "deals have a currency column: amounts in several currencies are summed as they are; "
-                "convert them with a rates table (see README, multi-currency)"
-            )
         if won:
             metric("deals_won", "Deals won", "result", "financial", "count", filter=won, direction="higher")
             if lost:

@@ -16,6 +16,7 @@ import polars as pl
 
 from salescode.cache import Cache, unique_marker
 from salescode.catalog import Catalog, Metric, MetricKind, did_you_mean
+from salescode.currency import CurrencyRates, currency_rates
 from salescode.errors import CatalogError, SalescodeError, SourceError
 from salescode.expressions import columns_of, sql_expr
 from salescode.sources import (
@@ -53,6 +54,7 @@ class Workspace:
     catalog: Catalog
     layouts: dict[str, Layout] = field(default_factory=dict)
     scanned: dict[str, pl.LazyFrame] = field(default_factory=dict)  # per source, as in its file
+    currencies: dict[str, CurrencyRates] = field(default_factory=dict)  # sources converting amounts
     frames: dict[str, pl.LazyFrame] = field(default_factory=dict)  # per source, joins applied
     schemas: dict[str, pl.Schema] = field(default_factory=dict)
     cached: dict[str, Path] = field(default_factory=dict)  # per source read from a cache entry, the entry
@@ -80,6 +82,9 @@ class Workspace:
                     workspace.cached[name] = entry
             else:
                 workspace.scanned[name] = scan_source(layout)
+            if catalog.sources[name].currency:
+                rates = workspace.currencies[name] = currency_rates(catalog, catalog.sources[name])
+                workspace.scanned[name] = rates.apply(workspace.scanned[name], layout)
         for name in needed:
             workspace._check_joins(name)
             frame = join_sources(catalog, name, workspace.scanned)
@@ -138,6 +143,10 @@ class Workspace:
 
     def explain_failure(self, exc: pl.exceptions.PolarsError) -> SourceError:
         """Turn a polars error raised while collecting into a message naming file, line and column."""
+        for name, rates in self.currencies.items():
+            message = rates.unknown_message(self.layouts[name])
+            if message:
+                return SourceError(message)
         for layout in self.layouts.values():
             message = bad_value_message(layout) or ragged_row_message(
                 layout.source, layout.text, layout.separator

@@ -176,6 +176,22 @@ class ReaderSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CurrencyConversion:
+    """Amounts in a per-row currency, converted into the catalog's currency when the source is read.
+
+    A rate is how many units of the row's currency make one unit of the catalog's currency (as
+    Salesforce's CurrencyType.ConversionRate): converted = amount / rate.
+    """
+
+    column: str  # the column holding each row's currency code
+    convert: tuple[str, ...] = ("amount",)  # the columns converted in place
+    rates: dict[str, float] = field(default_factory=dict)  # fixed rates by code
+    source: str | None = None  # or a source with one row per currency
+    code: str = "code"  # that source's column with the currency code
+    rate: str = "rate"  # and its column with the rate
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     name: str
     path: Path
@@ -185,6 +201,7 @@ class Source:
     types: dict[str, ColumnType] = field(default_factory=dict)
     reader: ReaderSettings = field(default_factory=ReaderSettings)
     joins: tuple[Join, ...] = ()
+    currency: CurrencyConversion | None = None
 
 
 @dataclass(frozen=True, slots=True)

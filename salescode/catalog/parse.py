@@ -16,6 +16,7 @@ from salescode.catalog.model import (
     Catalog,
     ColumnType,
     Conversion,
+    CurrencyConversion,
     Dimension,
     Direction,
     Format,
@@ -67,6 +68,7 @@ _SOURCE_KEYS = {
     "date_format",
     "null_values",
     "sheet",
+    "currency",
 }
 _METRIC_KEYS = {
     "conversion",
@@ -398,6 +400,47 @@ def _source(name: str, raw: Any, path: str, base: Path, problems: _Problems) -> 
         types=types,
         reader=reader,
         joins=_joins(spec.get("joins"), f"{path}.joins", problems),
+        currency=_currency(spec.get("currency"), f"{path}.currency", problems),
+    )
+
+
+def _currency(raw: Any, path: str, problems: _Problems) -> CurrencyConversion | None:
+    """sources.X.currency: {column:, convert:, rates: {CODE: rate}} or {column:, source:, code:, rate:}."""
+    if raw is None:
+        return None
+    allowed = {"column", "convert", "rates", "source", "code", "rate"}
+    spec = problems.mapping(raw, path, allowed, required=("column",))
+    column = problems.text(spec.get("column"), f"{path}.column")
+    if column is None:
+        return None
+    has_rates, has_source = spec.get("rates") is not None, spec.get("source") is not None
+    if has_rates == has_source:
+        problems.add(path, "give either rates: {CODE: rate, ...} or source: (a source of rates), not both")
+    if not has_source:
+        for key in ("code", "rate"):
+            if key in spec:
+                problems.add(f"{path}.{key}", "only with source: (the rates source's column)")
+    rates = {}
+    raw_rates = spec.get("rates") or {}
+    if not isinstance(raw_rates, dict):
+        problems.add(f"{path}.rates", "expected a mapping of currency code: rate, e.g. {EUR: 0.92}")
+        raw_rates = {}
+    for code, value in raw_rates.items():
+        rate = problems.number(value, f"{path}.rates.{code}")
+        if rate is not None and rate <= 0:
+            problems.add(f"{path}.rates.{code}", f"a rate must be above 0, got {value}")
+        elif rate is not None:
+            rates[str(code).strip().upper()] = rate
+    convert = problems.text_list(spec.get("convert"), f"{path}.convert") if "convert" in spec else ("amount",)
+    if not convert:
+        problems.add(f"{path}.convert", "expected the columns to convert, e.g. [amount]")
+    return CurrencyConversion(
+        column=column,
+        convert=convert,
+        rates=rates,
+        source=problems.text(spec.get("source"), f"{path}.source"),
+        code=problems.text(spec.get("code"), f"{path}.code") or "code",
+        rate=problems.text(spec.get("rate"), f"{path}.rate") or "rate",
     )
 
 
@@ -698,6 +741,10 @@ def _cross_check(catalog: Catalog, problems: _Problems) -> None:
             problems.add(path, f"unknown metric '{name}'" + did_you_mean(name, metrics))
 
     for source in sources.values():
+        if source.currency and source.currency.source:
+            need_source(source.currency.source, f"sources.{source.name}.currency.source")
+            if source.currency.source == source.name:
+                problems.add(f"sources.{source.name}.currency.source", "the rates must be another source")
         for i, join in enumerate(source.joins):
             need_source(join.source, f"sources.{source.name}.joins[{i}].source")
             if join.source == source.name:

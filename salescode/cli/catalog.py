@@ -142,7 +142,7 @@ def init(
                 f"{target} exists; pass --force to overwrite it, or --output to write elsewhere"
             )
         with progress("Reading the export…"):
-            starter = build_starter(folder, crm.value if crm else None)
+            starter = build_starter(folder, crm.value if crm else None, target.parent)
         emit(lambda out: out.write(starter.text), target)
         for starter_note in starter.notes:
             note(f"init: {starter_note}")
