@@ -287,14 +287,34 @@ def _read_sample(source: Source, text: bytes | None, separator: str) -> pl.DataF
         ) from exc
 
 
-def ragged_row_message(source: Source, text: bytes | None, separator: str) -> str | None:
-    """Name the first row whose field count differs from the header's (the error path only)."""
-    stream = io.TextIOWrapper(
+def _text_stream(source: Source, text: bytes | None) -> io.TextIOWrapper:
+    return io.TextIOWrapper(
         io.BytesIO(text) if text is not None else source.path.open("rb"),
         encoding="utf-8-sig",
         errors="replace",
     )
-    with stream:
+
+
+def physical_lines(source: Source, text: bytes | None, separator: str, rows: Iterable[int]) -> dict[int, int]:
+    """The line of the file each data row (0-based, as polars counts them) starts on: a quoted field
+    may span lines, so row + 2 is right only before the first such field (the error path only)."""
+    wanted, found = set(rows), {}
+    with _text_stream(source, text) as stream:
+        reader = csv.reader(stream, delimiter=separator)
+        next(reader, None)
+        start = reader.line_num + 1
+        for index, _ in enumerate(reader):
+            if index in wanted:
+                found[index] = start
+                if len(found) == len(wanted):
+                    break
+            start = reader.line_num + 1
+    return found
+
+
+def ragged_row_message(source: Source, text: bytes | None, separator: str) -> str | None:
+    """Name the first row whose field count differs from the header's (the error path only)."""
+    with _text_stream(source, text) as stream:
         rows = csv.reader(stream, delimiter=separator)
         header = next(rows, [])
         for row in rows:
@@ -643,6 +663,10 @@ def bad_value_message(layout: Layout) -> str | None:
     if bad.is_empty():
         return None
     row = bad.row(0, named=True)
+    shown = [row["__row"]] + [
+        r for name in checked for r in bad.filter(pl.col(f"bad_{name}"))["__row"].head(3).to_list()
+    ]
+    lines = physical_lines(source, layout.text, layout.separator, shown)
     name = next(name for name in checked if row[f"bad_{name}"])
     header = next(h for h, n in layout.names.items() if n == name)
     more = bad.height - 1
@@ -656,15 +680,21 @@ def bad_value_message(layout: Layout) -> str | None:
     }[column_type]
     declared = "declared" if name in source.types else "inferred from the first rows"
     return (
-        f"{source.path}: line {row['__row'] + 2}, column '{header}': '{row[f'raw_{name}']}' is not "
+        f"{source.path}: line {lines[row['__row']]}, column '{header}': '{row[f'raw_{name}']}' is not "
         f"{expected} (type {column_type.value}, {declared})"
-        + (f"; {more} more row(s) have bad values ({_bad_summary(bad, layout, checked)})" if more else "")
+        + (
+            f"; {more} more row(s) have bad values ({_bad_summary(bad, layout, checked, lines)})"
+            if more
+            else ""
+        )
         + f"; fix the data, add the value to sources.{source.name}.null_values if it means empty, "
         f"or declare sources.{source.name}.types.{name}"
     )
 
 
-def _bad_summary(bad: pl.DataFrame, layout: Layout, checked: dict[str, ColumnType]) -> str:
+def _bad_summary(
+    bad: pl.DataFrame, layout: Layout, checked: dict[str, ColumnType], lines: dict[int, int]
+) -> str:
     """Per column: how many bad values, and the first few with their lines."""
     parts = []
     for name in checked:
@@ -672,7 +702,7 @@ def _bad_summary(bad: pl.DataFrame, layout: Layout, checked: dict[str, ColumnTyp
         if rows.is_empty():
             continue
         header = next(h for h, n in layout.names.items() if n == name)
-        shown = "; ".join(f"line {r['__row'] + 2}: '{r[f'raw_{name}']}'" for r in rows.head(3).to_dicts())
+        shown = "; ".join(f"line {lines[r['__row']]}: '{r[f'raw_{name}']}'" for r in rows.head(3).to_dicts())
         parts.append(f"'{header}' {rows.height:,} in all, e.g. {shown}")
     return " / ".join(parts)
 

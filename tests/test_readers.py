@@ -545,18 +545,20 @@ def test_quoted_multi_line_fields_do_not_break_rows(tmp_path, newline):
     assert values(catalog, "--period", "all") == {"total": 35, "rows": 3, "reps": 2, "long": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bad_value_message numbers records, not lines: it reports 'line {record index + 2}', so a "
-    "value after a quoted multi-line field is reported on a line number smaller than the one an editor "
-    "shows (here 'line 3' for the value on line 5), while ragged-row errors give the physical line",
-)
 def test_bad_value_after_a_multi_line_field_names_the_physical_line(tmp_path):
     data = 'id,note,amount\n1,"one\ntwo\nthree",10\n2,ok,twelve\n'  # 'twelve' is on line 5
     catalog = write(tmp_path, source(", types: {amount: number}") + NUMBER_METRICS, {"s.csv": data})
     message = error(catalog, "--period", "all")
     assert "'twelve'" in message
     assert "line 5" in message
+
+
+def test_bad_values_summary_after_a_multi_line_field_names_physical_lines(tmp_path):
+    data = 'id,note,amount\n1,"one\ntwo",10\n2,ok,x\n3,ok,y\n'  # 'x' on line 4, 'y' on line 5
+    catalog = write(tmp_path, source(", types: {amount: number}") + NUMBER_METRICS, {"s.csv": data})
+    message = error(catalog, "--period", "all")
+    assert "line 4, column 'amount': 'x'" in message
+    assert "line 5: 'y'" in message
 
 
 # --- 7. CRM exports -------------------------------------------------------------------------------
