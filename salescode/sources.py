@@ -313,16 +313,28 @@ def physical_lines(source: Source, text: bytes | None, separator: str, rows: Ite
 
 
 def ragged_row_message(source: Source, text: bytes | None, separator: str) -> str | None:
-    """Name the first row whose field count differs from the header's (the error path only)."""
+    """Name the first row whose field count differs from the header's, or whose quotes do not
+    close (the error path only)."""
     with _text_stream(source, text) as stream:
-        rows = csv.reader(stream, delimiter=separator)
-        header = next(rows, [])
-        for row in rows:
-            if row and len(row) != len(header):
+        rows = csv.reader(stream, delimiter=separator, strict=True)
+        start = 1
+        try:
+            header = next(rows, [])
+            start = rows.line_num + 1
+            for row in rows:
+                if row and len(row) != len(header):
+                    return (
+                        f"{source.path}: line {start} has {len(row)} fields but the header has "
+                        f"{len(header)}; fix that row (a stray '{separator}' or an unquoted value?)"
+                    )
+                start = rows.line_num + 1
+        except csv.Error as exc:
+            if "end of data" in str(exc):
                 return (
-                    f"{source.path}: line {rows.line_num} has {len(row)} fields but the header has "
-                    f"{len(header)}; fix that row (a stray '{separator}' or an unquoted value?)"
+                    f"{source.path}: line {start}: a quoted field starts there and is never closed "
+                    "(the file may be cut off); fix the quotes or export the file again"
                 )
+            return f"{source.path}: line {start}: {exc}; fix the quotes of that row"
     return None
 
 

@@ -841,13 +841,6 @@ def test_xlsx_unknown_sheet_is_an_error_naming_the_file_and_the_sheet(tmp_path):
         pytest.param(
             'id,rep,amount,note\n1,ann,10,"fine"\n2,bob,20,"this note was cut off in the midd',
             id="last-column",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="when the unclosed quote is in the last column the row still has the header's field "
-                "count, so ragged_row_message finds nothing and the error is polars' 'cannot be read as "
-                "CSV: could not parse `\"this note was cut off in the midd` as dtype `str` at column 'note' "
-                "(column number 4)': no line number and no word of the unclosed quote",
-            ),
         ),
     ],
 )
