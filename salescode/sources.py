@@ -76,9 +76,12 @@ _CODES = (
     "PLN|CZK|HUF|RON|TRY|ZAR|AED|SAR|ILS|SGD|HKD|KRW|IDR|THB|MYR|PHP|VND|DOP|UYU|BOB|PYG|GTQ|CRC"
 )
 _CURRENCY = rf"(?:[$€£¥₽₹₴₸]|R\$|US\$|(?:{_CODES})\b|руб\.?|р\.)"
-# The digits of a written number: plain, or grouped by three with one kind of separator, and a
-# decimal part ('1 234 567,89', '1.234,5', '22,700.00', '1234.5').
-_GROUPED = r"^(?:\d+|\d{1,3}(?:(?P<g>[ ,.'\u00a0\u202f])\d{3})(?:(?P=g)\d{3})*)(?:[.,]\d+)?$"
+# The digits of a written number: plain, or grouped by three with one kind of separator, or in
+# Indian lakh/crore groups ('1,23,456'), and a decimal part ('1 234 567,89', '1.234,5', '22,700.00').
+_GROUPED = (
+    r"^(?:\d+|\d{1,3}(?:(?P<g>[ ,.'\u00a0\u202f])\d{3})(?:(?P=g)\d{3})*|\d{1,2}(?:,\d{2})+,\d{3})"
+    r"(?:[.,]\d+)?$"
+)
 _SPACES = "\u00a0\u202f "
 _DECORATED = (
     rf"^\s*(?P<sign>[+-]?)\s*(?:{_CURRENCY}\s*)?(?P<sign2>[+-]?)\s*"

@@ -307,12 +307,6 @@ NUMBER_CASES = [
         ["₹1,23,456.00", "₹10,000.50"],
         133456.5,
         id="indian-lakh",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="_GROUPED accepts thousands groups of three digits only, so Indian lakh grouping "
-            "'1,23,456.00' is not a number: declared, 'line 2, column 'amount': '₹1,23,456.00' is not a "
-            "number'; inferred, the column stays text and sum/mean are 'is String, not a number'",
-        ),
     ),
     pytest.param(";", ["1,5", "2,25", "10"], 13.75, id="decimal-comma-semicolon-file"),
     pytest.param(",", ["1,234", "2,500", "10"], 3744.0, id="comma-thousands-comma-file"),
