@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from salescode.catalog import Catalog
+from salescode.currency import currency_rates
 from salescode.engine import ReportRequest, date_columns, evaluate
 from salescode.funnel import build_funnel, funnel_date_columns, open_funnel
 from salescode.hygiene import data_warnings
@@ -33,7 +34,8 @@ def validate_catalog(catalog: Catalog) -> list[str]:
 
 
 def reading_notes(catalog: Catalog) -> list[str]:
-    """How each file was read, where salescode had to decide: a detected encoding, a sheet."""
+    """How each file was read, where salescode had to decide: a detected encoding, a sheet, and
+    which amounts are converted into the catalog's currency."""
     notes = []
     for name, source in catalog.sources.items():
         layout = inspect_source(source)
@@ -45,6 +47,16 @@ def reading_notes(catalog: Catalog) -> list[str]:
         numbers = ", ".join(f"{column} ({_describe(fmt)})" for column, fmt in sorted(layout.numbers.items()))
         if numbers:
             notes.append(f"sources.{name}: numbers written with separators or symbols: {numbers}")
+        if source.currency:
+            rates = currency_rates(catalog, source)
+            where = (
+                f"the rates of sources.{source.currency.source}" if source.currency.source else "fixed rates"
+            )
+            notes.append(
+                f"sources.{name}: {', '.join(source.currency.convert)} converted from each row's "
+                f"{source.currency.column} into {rates.currency} with {where} "
+                f"({', '.join(f'{code} {rate:g}' for code, rate in sorted(rates.rates.items()))})"
+            )
     return notes
 
 

@@ -107,6 +107,8 @@ def test_amounts_are_converted_into_the_catalogs_currency(tmp_path, catalog, fil
     )
     checked = run("validate", "--catalog", str(path))
     assert checked.exit_code == 0, checked.stderr
+    assert "sources.deals: amount converted from each row's currency into EUR with " in checked.stderr
+    assert "(EUR 1, GBP 0.8, USD 1.25)" in checked.stderr
 
 
 def test_funnel_values_are_converted_too(tmp_path):
