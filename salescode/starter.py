@@ -813,10 +813,17 @@ def _present(wanted: tuple[str, ...] | list[str], values: list[str]) -> list[str
 
 
 def _merge(known: list[str], custom: list[str], order: dict[str, float]) -> list[str]:
-    """Known stages in preset order, custom ones placed by their history position (else last)."""
+    """Known stages in the preset's (the CRM's) order; each custom stage right after the last stage
+    that the data's order (history rank or probability) puts at or before it, else first; without
+    an order, custom stages go last."""
     if not order:
         return known + custom
-    return sorted(known + custom, key=lambda v: order.get(v, float("inf")))
+    merged = list(known)
+    for stage in sorted(custom, key=lambda v: order.get(v, float("inf"))):
+        value = order.get(stage, float("inf"))
+        before = [i for i, other in enumerate(merged) if other in order and order[other] <= value]
+        merged.insert(before[-1] + 1 if before else 0, stage)
+    return merged
 
 
 def _flags(file: ExportFile, column: str) -> bool:

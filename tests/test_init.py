@@ -337,3 +337,47 @@ def test_init_with_the_wrong_crm_says_what_it_looked_for(tmp_path):
     assert result.stderr.startswith("error: ")
     assert "no file has a deal stage column (StageName, Stage" in result.stderr
     assert not (folder / "metrics.yaml").exists()
+
+
+# ------------------------------------------------------------------------------------------ stage order
+
+
+def funnel_stages(catalog: Path) -> list[str]:
+    return [r["stage"] for r in funnel(catalog)]
+
+
+def test_init_orders_winkel_custom_stages_as_salesforce_does(real):
+    catalog, _ = real("salesforce-export-winkel")
+    # The org's own order is each opportunity's StageSortOrder (SOURCE.md: 1 Interes … 5 Firmas, 6 Won)
+    order = {
+        o["StageName"]: int(o["StageSortOrder"])
+        for o in read(catalog.parent / "Opportunity.csv", "cp1252")
+        if o["StageName"] not in ("Closed Won", "Closed Lost")
+    }
+    assert funnel_stages(catalog) == [*sorted(order, key=order.get), "Won"]
+
+
+def test_init_keeps_zohos_order_for_its_own_stages(real):
+    catalog, _ = real("zoho-crm-analytics-sample")
+    stages = funnel_stages(catalog)
+    # Zoho's standard pipeline: Qualification, Needs Analysis, …, Proposal/Price Quote,
+    # Negotiation/Review, Closed Won; the sample's custom Initial Offer and Prospect go in between
+    standard = [s for s in stages if s not in ("Initial Offer", "Prospect")]
+    assert standard == [
+        "Qualification",
+        "Needs Analysis",
+        "Proposal/Price Quote",
+        "Negotiation/Review",
+        "Won",
+    ]
+    assert set(stages) - set(standard) == {"Initial Offer", "Prospect"}
+
+
+def test_custom_stages_go_after_the_stages_the_data_puts_before_them():
+    from salescode.starter import _merge
+
+    # known A, B, C in the CRM's order (data ranks 1, 3, 5); custom X (2) between A and B, Y (6) after
+    # C, Z (0) before all; W has no rank: last
+    order = {"A": 1, "B": 3, "C": 5, "X": 2, "Y": 6, "Z": 0}
+    assert _merge(["A", "B", "C"], ["Y", "X", "W", "Z"], order) == ["Z", "A", "X", "B", "C", "Y", "W"]
+    assert _merge(["A", "B"], ["X"], {}) == ["A", "B", "X"]
