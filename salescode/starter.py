@@ -412,8 +412,8 @@ class _Writer:
         found = scan_source(file.layout).filter(base).select(code.str.strip_chars()).collect().to_series()
         if found.len() != 1:
             self.notes.append(
-                f"rates: {file.path.name} has {found.len()} currencies with rate 1, not one; amounts are "
-                "not converted (set sources.deals.currency by hand, see README, multi-currency)"
+                f"rates: {file.path.name} has {found.len()} base currencies (corporate, or at rate 1), not "
+                "one; amounts are not converted (set sources.deals.currency by hand, see README)"
             )
             return None
         self.notes.append(f"amounts are converted into {found[0]} with the rates of {file.path.name}")
@@ -473,8 +473,7 @@ class _Writer:
             columns,
             {"amount": "number", "probability": "number", "is_won": "bool", "is_closed": "bool"},
         )
-        if types:
-            extra.append("    types: {" + ", ".join(f"{c}: {t}" for c, t in types.items()) + "}")
+        extra += _types_line(types)
         if self.currency:
             extra.append("    currency: {column: currency, source: currency_rates}")
         joins = []
@@ -515,9 +514,7 @@ class _Writer:
             file, fields = self.roles["won"]
             columns = self.won
             extra = ["    key: deal_id"] if file.is_key(fields["deal"]) else []
-            types = self._types(file, columns, {"amount": "number"})
-            if types:
-                extra.append("    types: {" + ", ".join(f"{c}: {t}" for c, t in types.items()) + "}")
+            extra += _types_line(self._types(file, columns, {"amount": "number"}))
             self.lines.append("")
             self._source("won", file, columns, extra)
         if users:
@@ -824,6 +821,10 @@ def _merge(known: list[str], custom: list[str], order: dict[str, float]) -> list
         before = [i for i, other in enumerate(merged) if other in order and order[other] <= value]
         merged.insert(before[-1] + 1 if before else 0, stage)
     return merged
+
+
+def _types_line(types: dict[str, str]) -> list[str]:
+    return ["    types: {" + ", ".join(f"{c}: {t}" for c, t in types.items()) + "}"] if types else []
 
 
 def _flags(file: ExportFile, column: str) -> bool:

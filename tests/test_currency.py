@@ -232,3 +232,13 @@ def test_init_without_a_rates_file_says_amounts_are_not_converted(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "there is no rates file: amounts in several currencies are summed as they are" in result.stderr
     assert "currency:" not in (tmp_path / "metrics.yaml").read_text(encoding="utf-8").split("sources:")[0]
+
+
+def test_init_does_not_guess_the_base_currency(tmp_path):
+    (tmp_path / "Opportunity.csv").write_text(OPPORTUNITY, encoding="utf-8")
+    two_corporate = CURRENCY_TYPE.replace('"MXN","18.2","2","1","0"', '"MXN","18.2","2","1","1"')
+    (tmp_path / "CurrencyType.csv").write_text(two_corporate, encoding="utf-8")
+    result = run("init", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert "CurrencyType.csv has 2 base currencies (corporate, or at rate 1), not one" in result.stderr
+    assert "currency_rates" not in (tmp_path / "metrics.yaml").read_text(encoding="utf-8")
