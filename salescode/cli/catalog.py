@@ -122,9 +122,12 @@ def init(
     """Write a starter metrics.yaml for a folder of CRM export files.
 
     Recognises the CRM, gives each file a role (deals, users, accounts, stage history,
-    activities), maps the columns, orders the funnel's stages as found in the data, and writes
-    the standard metrics the columns support; it says which it could not create, and why. The
-    catalog is validated before init returns. An existing file is never overwritten without --force.
+    activities, currency rates), maps the columns, orders the funnel's stages as found in the
+    data, and writes the standard metrics the columns support; it says which it could not create,
+    and why. Amounts in several currencies are converted when there is a rates file (Salesforce
+    CurrencyType.csv). Without a stage column, leads and a file of won leads give a Lead → Won
+    funnel. The catalog is validated before init returns; its paths are relative to it. An
+    existing file is never overwritten without --force.
 
     \b
     Examples:
