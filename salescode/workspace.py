@@ -295,7 +295,15 @@ def check_metric_columns(workspace: Workspace, metrics: Iterable[Metric]) -> Non
                 )
             if missing:
                 continue
-            dtype = workspace.dtype(metric.source, sql_expr(text))
+            try:
+                dtype = workspace.dtype(metric.source, sql_expr(text))
+            except pl.exceptions.PolarsError as exc:  # e.g. a date minus a column read as text
+                reason = str(exc).strip().splitlines()[0]
+                problems.append(
+                    f"{path}.{key}: '{text}' cannot be computed over source '{metric.source}' ({reason}); "
+                    f"check the types of its columns (declare sources.{metric.source}.types)"
+                )
+                continue
             if key == "filter" and dtype != pl.Boolean:
                 problems.append(
                     f"{path}.filter: '{text}' is not a condition (it gives {dtype}, not true/false)"

@@ -512,3 +512,16 @@ def test_malformed_derived_formula_is_a_catalog_error(tiny, formula):
     message = one_error(report(catalog, "--period", "2025-09"))
     assert str(catalog) in message
     assert "metrics.avg_deal_size.derived" in message
+
+
+def test_an_expression_over_a_text_column_is_a_catalog_error_not_a_bug(tmp_path):
+    # 'closed' holds 'soon', so it is read as text: text minus a date cannot be computed
+    (tmp_path / "d.csv").write_text("id,created,closed\n1,2024-01-01,soon\n", encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(
+        "version: 1\nsources:\n  d: {path: d.csv, time: created}\nmetrics:\n"
+        '  cycle: {level: result, category: financial, source: d, agg: mean, expr: "closed - created"}\n',
+        encoding="utf-8",
+    )
+    line = one_error(run("report", "--catalog", str(tmp_path / "m.yaml"), "--period", "all"))
+    assert "metrics.cycle.expr: 'closed - created' cannot be computed over source 'd'" in line
+    assert "declare sources.d.types" in line
