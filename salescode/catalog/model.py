@@ -254,6 +254,36 @@ class Funnel:
 
 
 @dataclass(frozen=True, slots=True)
+class Headcount:
+    """Who is on the team when: a source with one row per rep and its hire and exit dates."""
+
+    source: str
+    hired: str
+    left: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Potential:
+    """Market potential per territory (e.g. per region), the basis of quotas by potential."""
+
+    source: str
+    value: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Planning:
+    """Settings of `plan` and `coach` (catalog `planning:`)."""
+
+    funnel: str | None = None  # None: the catalog's first funnel
+    rep: str = "rep"  # the dimension that names reps
+    headcount: Headcount | None = None
+    potential: Potential | None = None
+    ramp_months: int = 3  # a new hire's first months count as a linear ramp to full productivity
+    min_sample: int = 10  # a ratio over fewer observations than this is not estimated
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     path: Path
     name: str
@@ -265,6 +295,7 @@ class Catalog:
     metrics: dict[str, Metric]
     targets: tuple[TargetFile, ...] = ()
     funnels: dict[str, Funnel] = field(default_factory=dict)
+    planning: Planning = field(default_factory=Planning)
 
     def metric_time(self, metric: Metric) -> str | None:
         """The time column a simple metric is filtered on (its own, else its source's)."""

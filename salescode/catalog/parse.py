@@ -23,11 +23,14 @@ from salescode.catalog.model import (
     Funnel,
     FunnelStage,
     Grain,
+    Headcount,
     History,
     Join,
     Level,
     Metric,
     MetricKind,
+    Planning,
+    Potential,
     ReaderSettings,
     Source,
     Target,
@@ -53,7 +56,9 @@ _TOP_KEYS = {
     "metrics",
     "targets",
     "funnels",
+    "planning",
 }
+_PLANNING_KEYS = {"funnel", "rep", "headcount", "potential", "ramp_months", "min_sample"}
 _SOURCE_KEYS = {
     "path",
     "key",
@@ -349,6 +354,7 @@ def _build(raw: Any, source: Path, problems: _Problems) -> Catalog | None:
         funnels=problems.named_section(
             top.get("funnels"), "funnels", lambda n, d, p: _funnel(n, d, p, problems)
         ),
+        planning=_planning(top.get("planning"), problems),
     )
 
 
@@ -721,6 +727,47 @@ def _funnel(name: str, raw: Any, path: str, problems: _Problems) -> Funnel | Non
     )
 
 
+def _planning(raw: Any, problems: _Problems) -> Planning:
+    """The `planning:` section (plan and coach); every key optional."""
+    if raw is None:
+        return Planning()
+    spec = problems.mapping(raw, "planning", _PLANNING_KEYS)
+    headcount = potential = None
+    if spec.get("headcount") is not None:
+        hc = problems.mapping(
+            spec["headcount"], "planning.headcount", {"source", "hired", "left"}, required=("source", "hired")
+        )
+        if hc.get("source") is not None and hc.get("hired") is not None:
+            headcount = Headcount(
+                source=str(hc["source"]),
+                hired=str(hc["hired"]),
+                left=problems.text(hc.get("left"), "planning.headcount.left"),
+            )
+    if spec.get("potential") is not None:
+        pot = problems.mapping(
+            spec["potential"],
+            "planning.potential",
+            {"source", "value", "by"},
+            required=("source", "value", "by"),
+        )
+        if all(pot.get(key) is not None for key in ("source", "value", "by")):
+            potential = Potential(source=str(pot["source"]), value=str(pot["value"]), by=str(pot["by"]))
+    counts = {}
+    for key, default, least in (("ramp_months", 3, 0), ("min_sample", 10, 1)):
+        value = spec.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            problems.add(f"planning.{key}", f"expected a whole number of {least} or more, got {_kind(value)}")
+            value = default
+        counts[key] = value
+    return Planning(
+        funnel=problems.text(spec.get("funnel"), "planning.funnel"),
+        rep=problems.text(spec.get("rep"), "planning.rep") or "rep",
+        headcount=headcount,
+        potential=potential,
+        **counts,
+    )
+
+
 def _positive_days(value: Any, path: str, problems: _Problems) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         problems.add(path, f"expected a whole number of days (1 or more), got {_kind(value)}")
@@ -776,6 +823,19 @@ def _cross_check(catalog: Catalog, problems: _Problems) -> None:
         need_source(funnel.source, f"funnels.{funnel.name}.source")
         if funnel.history:
             need_source(funnel.history.source, f"funnels.{funnel.name}.history.source")
+    planning = catalog.planning
+    if planning.funnel is not None and planning.funnel not in catalog.funnels:
+        problems.add(
+            "planning.funnel",
+            f"unknown funnel '{planning.funnel}'" + did_you_mean(planning.funnel, catalog.funnels),
+        )
+    if planning.rep not in catalog.dimensions and (planning.rep != "rep" or planning.headcount):
+        problems.add(
+            "planning.rep",
+            f"'{planning.rep}' is not a dimension" + did_you_mean(planning.rep, catalog.dimensions),
+        )
+    need_source(planning.headcount and planning.headcount.source, "planning.headcount.source")
+    need_source(planning.potential and planning.potential.source, "planning.potential.source")
     _check_cycles(
         {m.name: m.inputs for m in metrics.values()}, "metrics", "is computed from itself", problems
     )

@@ -6,7 +6,7 @@ holds one group of commands, registered on the app when imported here.
 
 from __future__ import annotations
 
-from salescode.cli import cache, catalog, funnels, scorecard  # noqa: F401 - registers the commands
+from salescode.cli import cache, catalog, funnels, planning, scorecard  # noqa: F401 - registers the commands
 from salescode.cli.common import app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,189 @@
+"""`plan` and `coach`: from result targets back to activities, quotas, and one-to-one coaching."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from salescode.cli.common import (
+    AppendOption,
+    AsOfOption,
+    CatalogOption,
+    DecimalCommaOption,
+    EscapeFormulasOption,
+    FormatOption,
+    NoHeaderOption,
+    OutputOption,
+    SeparatorOption,
+    app,
+    load_catalog_option,
+    output_destination,
+    parse_period_option,
+    progress,
+    table_console,
+    today_or_as_of,
+    user_errors,
+    warn,
+)
+
+if TYPE_CHECKING:
+    from salescode.catalog import Catalog
+    from salescode.output import Destination
+    from salescode.plan import PlanResult
+
+
+@app.command()
+def plan(
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            "-t",
+            help="The result to plan for, METRIC=VALUE over --period, e.g. won_revenue=1500000.",
+            metavar="METRIC=VALUE",
+            show_default=False,
+        ),
+    ],
+    catalog: CatalogOption = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            "-p",
+            help="The period the target is for (default: the quarter after the basis).",
+            metavar="PERIOD",
+            show_default=False,
+        ),
+    ] = None,
+    basis: Annotated[
+        str | None,
+        typer.Option(
+            "--basis",
+            help="The period whose ratios the plan uses: a period (2025) or last-N-months/quarters/years, "
+            "ending with the latest with data before --period (default last-4-quarters).",
+            metavar="PERIOD",
+            show_default=False,
+        ),
+    ] = None,
+    assume: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--assume",
+            "-a",
+            help="What-if for a link (repeatable): LINK=VALUE (win_rate=0.30) or LINK=+N% "
+            "(avg_deal_size=+10%). Links are named in the Link column.",
+            metavar="LINK=VALUE",
+            show_default=False,
+        ),
+    ] = None,
+    spread: Annotated[
+        str,
+        typer.Option(
+            "--spread",
+            help="Where the range comes from: each rep's own ratios (reps) or each basis month's (months).",
+            metavar="reps|months",
+        ),
+    ] = "reps",
+    min_sample: Annotated[
+        int | None,
+        typer.Option(
+            "--min-sample",
+            help="Estimate a ratio only from this many observations or more (default: the catalog's "
+            "planning.min_sample, else 10).",
+            min=1,
+            metavar="N",
+            show_default=False,
+        ),
+    ] = None,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+    append: AppendOption = False,
+    no_header: NoHeaderOption = False,
+    separator: SeparatorOption = None,
+    decimal_comma: DecimalCommaOption = False,
+    escape_formulas: EscapeFormulasOption = True,
+) -> None:
+    """Work back from a result target to the deals and activities it takes.
+
+    The plan divides the target by the basis period's result per won deal, walks up the funnel
+    through each stage's observed conversion, and turns the deals entering the funnel into every
+    activity and objective that drives the target (along the catalog's drives links), as the
+    basis did per deal. Each requirement is shown for the period, per rep and per working week,
+    against the run-rate (the basis volume scaled to the period's working days) and the gap. Its
+    range is the 10th-90th percentile of the same plan made with each rep's (or month's) own
+    ratios. A ratio over too few observations is reported, and what depends on it left empty.
+    Capacity rows give the reps the target needs at the observed productivity of ramped reps.
+
+    \b
+    Examples:
+      salescode plan --target won_revenue=7500000 --period 2026-Q1
+      salescode plan --target won_revenue=7500000 --assume win_rate=0.30 --assume avg_deal_size=+10%
+      salescode plan --target won_revenue=30000000 --period 2026 --basis 2025 --spread months
+      salescode plan --target won_revenue=7500000 --format csv > plan.csv
+    """
+    from salescode.errors import SalescodeError
+    from salescode.plan import PlanRequest, Spread, build_plan, parse_assumption, parse_target
+
+    with user_errors():
+        spec = load_catalog_option(catalog)
+        today = today_or_as_of(as_of)
+        name, value = parse_target(target)
+        if spread not in {s.value for s in Spread}:
+            raise SalescodeError(f"--spread '{spread}': choose reps or months")
+        request = PlanRequest(
+            metric=name,
+            target=value,
+            period=parse_period_option(spec, period, today) if period else None,
+            basis=basis,
+            spread=Spread(spread),
+            assumptions=tuple(parse_assumption(text) for text in assume or ()),
+            min_sample=min_sample,
+        )
+        with progress("Planning…"):
+            result = build_plan(spec, request, today=today)
+        for warning in result.warnings:
+            warn(warning)
+        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
+        _write_plan(spec, result, dest, request.assumptions)
+
+
+def _write_plan(spec: Catalog, result: PlanResult, dest: Destination, assumptions: tuple) -> None:
+    from salescode.render import MetricStyle
+    from salescode.render.planning import PlanView, write_plan_markdown, write_plan_table
+
+    def style(name: str) -> MetricStyle:
+        metric = spec.metrics[name]
+        return MetricStyle(
+            metric.format.value, metric.direction.value if metric.direction else None, spec.currency
+        )
+
+    items = set(result.frame["item"].to_list())
+    styles = {name: style(name) for name in items if name in spec.metrics}
+    styles["rep_productivity"] = style(result.metric.name)
+    links = {name: MetricStyle("percent") for name in result.frame["link"].drop_nulls() if "->" in name}
+    links |= {"avg_deal_size": style(result.metric.name), "rep_productivity": style(result.metric.name)}
+    what_if = ", ".join(f"{a.link}={a.text}" for a in assumptions)
+    title = (
+        f"{spec.name} — plan for {result.metric.label} in {result.period.label}, from {result.basis.label}"
+        + (f" with {what_if}" if what_if else "")
+    )
+    heads = (
+        f"{result.headcount} reps on the team" if result.headcount else "no headcount (planning.headcount)"
+    )
+    notes = [
+        "Required: what the target needs at the basis ratios (Used: a what-if); Range: the same plan with "
+        "each rep's (or month's) own ratios, 10th-90th percentile.",
+        f"Run-rate: the basis volume scaled to {result.period.label}'s working days; Gap = required - "
+        f"run-rate (negative: the current pace is enough). Per rep: over {heads}.",
+    ]
+    view = PlanView(title, styles, links, notes)
+
+    def human(out: Any) -> None:
+        if dest.format == "markdown":
+            write_plan_markdown(result.frame, out, view)
+        else:
+            write_plan_table(result.frame, table_console(out), view)
+
+    dest.send(result.frame, human)

@@ -1,0 +1,108 @@
+"""Plan, quota allocation and coaching views for people (tables and markdown)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import IO
+
+import polars as pl
+from rich.console import Console
+from rich.text import Text
+
+from salescode.render import EMPTY, MetricStyle, format_value, house_table, write_markdown
+
+KIND_TITLES = {
+    "result": "Result",
+    "funnel": "Funnel",
+    "objective": "Objectives",
+    "activity": "Activities",
+    "capacity": "Capacity",
+}
+COUNT = MetricStyle("number")
+
+
+@dataclass(frozen=True)
+class PlanView:
+    title: str
+    styles: dict[str, MetricStyle]  # per item: how its volumes read
+    link_styles: dict[str, MetricStyle]  # per link: how its ratio reads
+    notes: list[str] = field(default_factory=list)
+
+
+def _volume(value: float | None, style: MetricStyle) -> str:
+    """A required volume: counts to one decimal below 100 (12.4 deals), whole above."""
+    if value is None:
+        return EMPTY
+    if style.format in ("integer", "number"):
+        return f"{value:,.1f}" if abs(value) < 100 else f"{value:,.0f}"
+    return format_value(value, style)
+
+
+def _gap(value: float | None, style: MetricStyle) -> str:
+    if value is None:
+        return EMPTY
+    sign = "+" if value > 0 else "-" if value < 0 else ""
+    return sign + _volume(abs(value), style)
+
+
+PLAN_HEADERS = [
+    "Item",
+    "Required",
+    "Range (P10–P90)",
+    "Per rep",
+    "Per week",
+    "Run-rate",
+    "Gap",
+    "Link",
+    "Observed",
+    "Used",
+    "n",
+    "Status",
+]
+
+
+def plan_cells(row: dict, view: PlanView) -> list[str]:
+    style = view.styles.get(row["item"], COUNT)
+    link_style = view.link_styles.get(row["link"] or "", COUNT)
+    span = f"{_volume(row['low'], style)}–{_volume(row['high'], style)}" if row["low"] is not None else EMPTY
+    used = row["used"]
+    return [
+        row["label"],
+        _volume(row["required"], style),
+        span,
+        _volume(row["per_rep"], style),
+        _volume(row["per_week"], style),
+        _volume(row["run_rate"], style),
+        _gap(row["gap"], style),
+        row["link"] or "",
+        format_value(row["observed"], link_style) if row["observed"] is not None else EMPTY,
+        format_value(used, link_style) if used is not None and used != row["observed"] else "",
+        EMPTY if row["sample"] is None else f"{row['sample']:,.0f}",
+        row["status"] or "",
+    ]
+
+
+def write_plan_table(frame: pl.DataFrame, console: Console, view: PlanView) -> None:
+    table = house_table(view.title)
+    for i, header in enumerate(PLAN_HEADERS):
+        table.add_column(header, justify="left" if i in (0, 7, 11) else "right", no_wrap=i != 0)
+    kind = None
+    for row in frame.to_dicts():
+        if row["kind"] != kind:
+            kind = row["kind"]
+            table.add_row(Text(KIND_TITLES.get(kind, kind), style="bold underline"))
+        cells = plan_cells(row, view)
+        status = cells[-1]
+        table.add_row(*cells[:-1], Text(status, style="" if status in ("ok", "") else "yellow"))
+    console.print(table)
+    for note in view.notes:
+        console.print(note, style="dim", soft_wrap=True, markup=False)
+
+
+def write_plan_markdown(frame: pl.DataFrame, out: IO[str], view: PlanView) -> None:
+    out.write(f"## {view.title}\n\n")
+    rows = [[KIND_TITLES.get(row["kind"], row["kind"]), *plan_cells(row, view)] for row in frame.to_dicts()]
+    headers = ["Section", *PLAN_HEADERS]
+    write_markdown(rows, headers, out, right={2, 3, 4, 5, 6, 7, 9, 10, 11})
+    for note in view.notes:
+        out.write(f"\n{note}\n")
