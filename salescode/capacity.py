@@ -164,6 +164,7 @@ def capacity_rows(
             "hires_needed",
             f"New hires needed, starting {period.start}",
             None if hires is None else float(hires),
+            observed=one_hire,
             used=one_hire,
             status=status if hires is None else "ok",
         ),

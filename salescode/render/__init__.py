@@ -110,7 +110,7 @@ def write_report_table(
     """
     rows = frame.to_dicts()  # the aggregated result: one row per metric x group
     table = _report_table(rows, styles, by_labels, title, caption, wrap=False)
-    if _natural_width(console, table) > console.width:
+    if natural_width(console, table) > console.width:
         table = _report_table(rows, styles, by_labels, title, caption, wrap=True)
     console.print(table)
 
@@ -127,7 +127,7 @@ def house_table(title: str | None, caption: str | None = None) -> Table:
     )
 
 
-def _natural_width(console: Console, table: Table) -> int:
+def natural_width(console: Console, table: Table) -> int:
     return console.measure(table, options=console.options.update_width(10_000)).maximum
 
 
@@ -353,7 +353,7 @@ def write_funnel_table(frame: pl.DataFrame, console: Console, view: FunnelView) 
     hidden: set[str] = set()
     bar_width = BAR_WIDTH
     table = _funnel_table(rows, view, bar_width, hidden)
-    while _natural_width(console, table) > console.width and (bar_width > 8 or optional):
+    while natural_width(console, table) > console.width and (bar_width > 8 or optional):
         if bar_width > 8:
             bar_width = max(8, bar_width - 8)
         else:

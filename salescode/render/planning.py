@@ -7,9 +7,10 @@ from typing import IO
 
 import polars as pl
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
-from salescode.render import EMPTY, MetricStyle, format_value, house_table, write_markdown
+from salescode.render import EMPTY, MetricStyle, format_value, house_table, natural_width, write_markdown
 
 KIND_TITLES = {
     "result": "Result",
@@ -48,14 +49,14 @@ def _gap(value: float | None, style: MetricStyle) -> str:
 PLAN_HEADERS = [
     "Item",
     "Required",
-    "Range (P10–P90)",
+    "P10–P90",
     "Per rep",
     "Per week",
+    "Basis",
     "Run-rate",
     "Gap",
     "Link",
-    "Observed",
-    "Used",
+    "Ratio",
     "n",
     "Status",
 ]
@@ -72,28 +73,55 @@ def plan_cells(row: dict, view: PlanView) -> list[str]:
         span,
         _volume(row["per_rep"], style),
         _volume(row["per_week"], style),
+        _volume(row["basis_value"], style),
         _volume(row["run_rate"], style),
         _gap(row["gap"], style),
         row["link"] or "",
-        format_value(row["observed"], link_style) if row["observed"] is not None else EMPTY,
-        format_value(used, link_style) if used is not None and used != row["observed"] else "",
+        _ratio(row["observed"], used, link_style),
         EMPTY if row["sample"] is None else f"{row['sample']:,.0f}",
         row["status"] or "",
     ]
 
 
-def write_plan_table(frame: pl.DataFrame, console: Console, view: PlanView) -> None:
+def _ratio(observed: float | None, used: float | None, style: MetricStyle) -> str:
+    """The link's observed ratio, and the what-if value when one replaced it (50.0% → 80.0%)."""
+    text = EMPTY if observed is None else format_value(observed, style)
+    if used is not None and used != observed:
+        text += f" → {format_value(used, style)}"
+    return text
+
+
+HIDE_FIRST = ("Link", "Basis", "Per week", "n")  # dropped in this order when the terminal is narrow
+
+
+def _plan_table(rows: list[dict], view: PlanView, hidden: set[str]) -> Table:
     table = house_table(view.title)
-    for i, header in enumerate(PLAN_HEADERS):
-        table.add_column(header, justify="left" if i in (0, 7, 11) else "right", no_wrap=i != 0)
+    shown = [i for i, header in enumerate(PLAN_HEADERS) if header not in hidden]
+    for i in shown:
+        header = PLAN_HEADERS[i]
+        left = header in ("Item", "Link", "Status")
+        table.add_column(header, justify="left" if left else "right", no_wrap=header != "Item")
     kind = None
-    for row in frame.to_dicts():
+    for row in rows:
         if row["kind"] != kind:
             kind = row["kind"]
             table.add_row(Text(KIND_TITLES.get(kind, kind), style="bold underline"))
         cells = plan_cells(row, view)
-        status = cells[-1]
-        table.add_row(*cells[:-1], Text(status, style="" if status in ("ok", "") else "yellow"))
+        status = Text(cells[-1], style="" if cells[-1] in ("ok", "") else "yellow")
+        table.add_row(*[status if i == len(cells) - 1 else cells[i] for i in shown])
+    return table
+
+
+def write_plan_table(frame: pl.DataFrame, console: Console, view: PlanView) -> None:
+    """The plan by section; on a narrow terminal the link names, basis and per-week columns go first."""
+    rows = frame.to_dicts()
+    hidden: set[str] = set()
+    table = _plan_table(rows, view, hidden)
+    for header in HIDE_FIRST:
+        if natural_width(console, table) <= console.width:
+            break
+        hidden.add(header)
+        table = _plan_table(rows, view, hidden)
     console.print(table)
     for note in view.notes:
         console.print(note, style="dim", soft_wrap=True, markup=False)
@@ -103,6 +131,6 @@ def write_plan_markdown(frame: pl.DataFrame, out: IO[str], view: PlanView) -> No
     out.write(f"## {view.title}\n\n")
     rows = [[KIND_TITLES.get(row["kind"], row["kind"]), *plan_cells(row, view)] for row in frame.to_dicts()]
     headers = ["Section", *PLAN_HEADERS]
-    write_markdown(rows, headers, out, right={2, 3, 4, 5, 6, 7, 9, 10, 11})
+    write_markdown(rows, headers, out, right={2, 3, 4, 5, 6, 7, 8, 10, 11})
     for note in view.notes:
         out.write(f"\n{note}\n")
