@@ -177,7 +177,8 @@ def test_capacity_from_ramped_rep_months():
     # ramp_months 1: the hire month is a ramp month. Ramped rep-months of the basis (not the exit month):
     # Ann Jan 0, Feb 1000, Mar 3000; Bob (hired 2025-01) Feb 0, Mar 2000; Cat (left 2025-03-15) Jan 0, Feb 0
     # -> 6000 / 7 per rep-month. Needed for 20000 over 3 months: 20000 / (3 x 6000 / 7) = 70 / 9.
-    # Team in Q2: Ann 1 + Bob 1 = 2. One hire from 2025-04-01: (1/2 + 1 + 1) / 3 = 5/6 -> ceil((70/9 - 2) / (5/6)).
+    # Team in Q2: Ann 1 + Bob 1 = 2. One hire from 2025-04-01: (1/2 + 1 + 1) / 3 = 5/6
+    # -> hires: ceil((70/9 - 2) / (5/6)) = 7.
     rows = q1()
     assert rows["rep_productivity"]["basis_value"] == pytest.approx(6000 / 7)
     assert rows["rep_productivity"]["sample"] == 7
