@@ -304,7 +304,7 @@ def observe(
     plan = plan_metrics(
         catalog, ReportRequest(metrics=(metric.name, *(m.name for m in drivers)), by=by), workspace
     )
-    basis = _basis(workspace, metric, request, today)
+    basis = basis_period(workspace, metric, request, today)
     months = months_of(basis)
     windows: dict[str, Period | None] = {"basis": basis} | {f"m{i}": m for i, m in enumerate(months)}
     # run_windows collects any extra lazy queries with its own, in the same collect_all.
@@ -336,7 +336,8 @@ def observe(
     )
 
 
-def _basis(workspace: Workspace, metric: Metric, request: PlanRequest, today: date) -> Period:
+def basis_period(workspace: Workspace, metric: Metric, request: PlanRequest, today: date) -> Period:
+    """--basis resolved: last-N-... ends with the latest date with data (before --period)."""
     catalog = workspace.catalog
     latest = latest_period(workspace, [metric], Grain.DAY, today).start
     assert latest is not None
@@ -493,6 +494,15 @@ def target_metric(catalog: Catalog, name: str) -> Metric:
     return metric
 
 
+def plan_period(catalog: Catalog, request: PlanRequest, basis: Period) -> Period:
+    """--period, by default the quarter after the basis."""
+    assert basis.end is not None
+    period = request.period or grain_period(basis.end, Grain.QUARTER, catalog.week_start)
+    if period.is_all:
+        raise SalescodeError("--period all is not a plan period; give one, e.g. 2026-Q1")
+    return period
+
+
 def build_plan(catalog: Catalog, request: PlanRequest, *, today: date) -> PlanResult:
     """The plan: one row per chain item (result, funnel stages, drivers), then capacity rows."""
     from salescode.capacity import capacity_rows, current_headcount
@@ -506,10 +516,7 @@ def build_plan(catalog: Catalog, request: PlanRequest, *, today: date) -> PlanRe
     links = chain_links(funnel, observed.drivers, metric)
     assumptions = check_assumptions(links, request.assumptions)
     basis = observed.basis
-    assert basis.end is not None
-    period = request.period or grain_period(basis.end, Grain.QUARTER, catalog.week_start)
-    if period.is_all:
-        raise SalescodeError("--period all is not a plan period; give one, e.g. 2026-Q1")
+    period = plan_period(catalog, request, basis)
     minimum = request.min_sample or catalog.planning.min_sample
     frame = requirements(observed.units, links, request.target, assumptions, minimum)
     headcount = current_headcount(observed.headcount, period) if observed.headcount is not None else None

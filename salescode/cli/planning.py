@@ -28,6 +28,7 @@ from salescode.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from salescode.allocation import Allocation
     from salescode.catalog import Catalog
     from salescode.output import Destination
     from salescode.plan import PlanResult
@@ -85,6 +86,34 @@ def plan(
             metavar="reps|months",
         ),
     ] = "reps",
+    allocate: Annotated[
+        bool,
+        typer.Option(
+            "--allocate",
+            help="Instead of the plan: split the target into quotas per rep (or --by region) by market "
+            "potential and basis results, in whole cents per month (csv: a quotas file targets: reads).",
+        ),
+    ] = False,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            help="With --allocate: how much potential and history weigh, e.g. potential=0.7,history=0.3 "
+            "(default half and half; history alone without planning.potential).",
+            metavar="potential=W,history=W",
+            show_default=False,
+        ),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            "-b",
+            help="With --allocate: the recipients, a dimension (default: planning.rep, i.e. reps).",
+            metavar="DIM",
+            show_default=False,
+        ),
+    ] = None,
     min_sample: Annotated[
         int | None,
         typer.Option(
@@ -141,12 +170,49 @@ def plan(
             assumptions=tuple(parse_assumption(text) for text in assume or ()),
             min_sample=min_sample,
         )
+        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
+        if allocate:
+            from salescode.allocation import allocate as allocate_quotas
+            from salescode.allocation import parse_weights
+
+            if assume:
+                raise SalescodeError("--assume changes a plan's links; --allocate only splits the target")
+            shares = parse_weights(weights, spec.planning.potential is not None)
+            with progress("Allocating…"):
+                quotas = allocate_quotas(spec, request, by or spec.planning.rep, shares, today=today)
+            _write_allocation(spec, quotas, dest)
+            return
+        if weights or by:
+            raise SalescodeError(f"{'--weights' if weights else '--by'} applies to --allocate")
         with progress("Planning…"):
             result = build_plan(spec, request, today=today)
         for warning in result.warnings:
             warn(warning)
-        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         _write_plan(spec, result, dest, request.assumptions)
+
+
+def _write_allocation(spec: Catalog, result: Allocation, dest: Destination) -> None:
+    from salescode.render import MetricStyle
+    from salescode.render.planning import AllocationView, write_allocation_markdown, write_allocation_table
+
+    metric = spec.metrics[result.metric]
+    weights = ", ".join(f"{name} {share:.0%}" for name, share in result.weights.items())
+    view = AllocationView(
+        title=f"{spec.name} — quotas for {result.period.label}: {weights} (history: {result.basis.label})",
+        by=result.by,
+        by_label=spec.dimensions[result.by].label,
+        money=MetricStyle(metric.format.value, None, spec.currency),
+        note="Weighted share = the weights applied to each share; quotas are whole cents that add up to the "
+        "target exactly, split evenly over the months.",
+    )
+
+    def human(out: Any) -> None:
+        if dest.format == "markdown":
+            write_allocation_markdown(result.frame, out, view)
+        else:
+            write_allocation_table(result.frame, table_console(out), view)
+
+    dest.send(result.frame, human)
 
 
 def _write_plan(spec: Catalog, result: PlanResult, dest: Destination, assumptions: tuple) -> None:

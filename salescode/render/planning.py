@@ -134,3 +134,66 @@ def write_plan_markdown(frame: pl.DataFrame, out: IO[str], view: PlanView) -> No
     write_markdown(rows, headers, out, right={2, 3, 4, 5, 6, 7, 8, 10, 11})
     for note in view.notes:
         out.write(f"\n{note}\n")
+
+
+@dataclass(frozen=True)
+class AllocationView:
+    title: str
+    by: str  # the recipient column
+    by_label: str
+    money: MetricStyle  # the target metric's style
+    note: str
+
+
+def _allocation_rows(frame: pl.DataFrame, view: AllocationView) -> tuple[list[str], list[list[str]]]:
+    """One row per recipient (months as columns), then the total."""
+    months = list(dict.fromkeys(frame["period"].to_list()))
+    wide = frame.pivot(
+        on="period",
+        index=[view.by, "target", "share", "potential_share", "history_share", "potential", "history"],
+        values="quota_amount",
+    )
+    headers = [view.by_label, "Potential", "Share", "History", "Share", "Weighted share", "Quota", *months]
+    percent = MetricStyle("percent")
+    rows = [
+        [
+            str(row[view.by]),
+            format_value(row["potential"], view.money),
+            format_value(row["potential_share"], percent),
+            format_value(row["history"], view.money),
+            format_value(row["history_share"], percent),
+            format_value(row["share"], percent),
+            format_value(row["target"], view.money),
+            *(format_value(row[m], view.money) for m in months),
+        ]
+        for row in wide.to_dicts()
+    ]
+    total = [
+        "Total",
+        format_value(wide["potential"].sum(), view.money),
+        "",
+        format_value(wide["history"].sum(), view.money),
+        "",
+        format_value(wide["share"].sum(), percent),
+        format_value(wide["target"].sum(), view.money),
+        *(format_value(wide[m].sum(), view.money) for m in months),
+    ]
+    return headers, [*rows, total]
+
+
+def write_allocation_table(frame: pl.DataFrame, console: Console, view: AllocationView) -> None:
+    headers, rows = _allocation_rows(frame, view)
+    table = house_table(view.title)
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
+    for i, row in enumerate(rows):
+        table.add_row(*row, end_section=i == len(rows) - 2)
+    console.print(table)
+    console.print(view.note, style="dim", soft_wrap=True, markup=False)
+
+
+def write_allocation_markdown(frame: pl.DataFrame, out: IO[str], view: AllocationView) -> None:
+    out.write(f"## {view.title}\n\n")
+    headers, rows = _allocation_rows(frame, view)
+    write_markdown(rows, headers, out, right=set(range(1, len(headers))))
+    out.write(f"\n{view.note}\n")
