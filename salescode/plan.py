@@ -476,21 +476,21 @@ def requirements(
     return frame
 
 
-def target_metric(catalog: Catalog, name: str) -> Metric:
+def target_metric(catalog: Catalog, name: str, option: str = "--target") -> Metric:
     """The metric a target is set on: additive (count or sum) and time-filtered, so that it
     scales with the period and splits over reps."""
     if name not in catalog.metrics:
         raise SalescodeError(
-            f"--target {name}: no such metric in {catalog.path}{did_you_mean(name, catalog.metrics)}"
+            f"{option} {name}: no such metric in {catalog.path}{did_you_mean(name, catalog.metrics)}"
         )
     metric = catalog.metrics[name]
     if metric.kind is not MetricKind.SIMPLE or metric.agg not in (Agg.COUNT, Agg.SUM):
         raise SalescodeError(
-            f"--target {name}: a plan starts from a count or a sum (e.g. won_revenue), not a "
+            f"{option} {name}: a plan starts from a count or a sum (e.g. won_revenue), not a "
             f"{metric.agg.value if metric.agg else metric.kind.value}"
         )
     if catalog.metric_time(metric) is None:
-        raise SalescodeError(f"--target {name}: the metric has no time column, so it has no run-rate")
+        raise SalescodeError(f"{option} {name}: the metric has no time column, so it has no run-rate")
     return metric
 
 

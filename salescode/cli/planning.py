@@ -30,8 +30,10 @@ from salescode.cli.common import (
 if TYPE_CHECKING:
     from salescode.allocation import Allocation
     from salescode.catalog import Catalog
+    from salescode.coach import Scorecard
     from salescode.output import Destination
     from salescode.plan import PlanResult
+    from salescode.render.planning import CoachView
 
 
 @app.command()
@@ -253,3 +255,144 @@ def _write_plan(spec: Catalog, result: PlanResult, dest: Destination, assumption
             write_plan_table(result.frame, table_console(out), view)
 
     dest.send(result.frame, human)
+
+
+@app.command()
+def coach(
+    rep: Annotated[
+        str | None,
+        typer.Argument(help="The rep to coach (omit with --all).", metavar="[REP]", show_default=False),
+    ] = None,
+    catalog: CatalogOption = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            "-p",
+            help="The period to review (default: the latest quarter with data).",
+            metavar="PERIOD",
+            show_default=False,
+        ),
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Rank every rep by the result, each with their biggest lever.")
+    ] = False,
+    result: Annotated[
+        str | None,
+        typer.Option(
+            "--result",
+            help="The result metric reps are ranked by and gaps are valued in (default: the first "
+            "result metric that is a sum, e.g. won_revenue).",
+            metavar="METRIC",
+            show_default=False,
+        ),
+    ] = None,
+    min_sample: Annotated[
+        int | None,
+        typer.Option(
+            "--min-sample",
+            help="Rank a rate only over this many observations or more (default: planning.min_sample, "
+            "else 10); below it the rate shows its Wilson 95% interval.",
+            min=1,
+            metavar="N",
+            show_default=False,
+        ),
+    ] = None,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+    append: AppendOption = False,
+    no_header: NoHeaderOption = False,
+    separator: SeparatorOption = None,
+    decimal_comma: DecimalCommaOption = False,
+    escape_formulas: EscapeFormulasOption = True,
+) -> None:
+    """A one-page scorecard of a rep against the team, for a one-to-one.
+
+    Every metric and funnel step with the team median, the rep's percentile (the share of the
+    team the rep does better than) and the top quartile's median; strengths (75% or more) and
+    weaknesses (25% or less); the biggest gaps turned into result ("if your Demo → Proposal
+    matched the team median: ~6 more won deals ≈ $140k"); the activities of the top quartile
+    next to the rep's; and an improvement plan of up to three measurable targets for the next
+    period. A rate over too few deals shows its Wilson interval instead of a rank. --all ranks
+    every rep and names each one's biggest lever.
+
+    \b
+    Examples:
+      salescode coach "Derek Lawson" --period 2025 --format markdown > derek.md
+      salescode coach --all --period 2025-Q4
+      salescode coach "Gary Pruitt" --period 2025 --format csv
+    """
+    from salescode.coach import build_scorecard, levers, ranking
+    from salescode.errors import SalescodeError
+
+    with user_errors():
+        if show_all == (rep is not None):
+            raise SalescodeError('name one rep (salescode coach "Maya Chen") or pass --all, not both')
+        spec = load_catalog_option(catalog)
+        today = today_or_as_of(as_of)
+        span = parse_period_option(spec, period, today) if period else None
+        if span is not None and span.is_all:
+            raise SalescodeError("--period all has no next period to plan for; give one, e.g. 2025")
+        with progress("Comparing reps…"):
+            card = build_scorecard(spec, span, result, today=today, min_sample=min_sample)
+        for warning in card.warnings:
+            warn(warning)
+        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
+        view = _coach_view(spec, card, rep or "")
+        if show_all:
+            frame = ranking(card)
+
+            def human(out: Any) -> None:
+                from salescode.render.planning import write_ranking_markdown, write_ranking_table
+
+                if dest.format == "markdown":
+                    write_ranking_markdown(frame, out, view)
+                else:
+                    write_ranking_table(frame, table_console(out), view)
+
+            dest.send(frame, human)
+            return
+        assert rep is not None
+        own, best = card.of(rep), levers(card, rep)
+        label = spec.metrics[card.result.name].label
+
+        def one_page(out: Any) -> None:
+            from salescode.render.planning import write_coach_markdown, write_coach_table
+
+            if dest.format == "markdown":
+                write_coach_markdown(own, best, out, view, label)
+            else:
+                write_coach_table(own, best, table_console(out), view, label)
+
+        dest.send(own, one_page)
+
+
+def _coach_view(spec: Catalog, card: Scorecard, rep: str) -> CoachView:
+    from salescode.periods import grain_period, range_period
+    from salescode.render import MetricStyle
+    from salescode.render.planning import CoachView
+
+    styles = {
+        m.name: MetricStyle(m.format.value, m.direction.value if m.direction else None, spec.currency)
+        for m in spec.metrics.values()
+    }
+    period = card.period
+    assert period.start is not None and period.end is not None
+    if period.grain is not None:
+        following = grain_period(period.end, period.grain, spec.week_start)
+    else:
+        following = range_period(period.end, period.end + (period.end - period.start))
+    if rep:
+        title = f"{spec.name} — coaching {rep}, {period.label}"
+    else:
+        title = f"{spec.name} — reps by {card.result.label.lower()}, {period.label}"
+    return CoachView(
+        title=title,
+        rep=rep,
+        styles=styles,
+        result=card.result.name,
+        until=f"the end of {following.label}",
+        period=period.label,
+        reps=len(card.reps()),
+    )
