@@ -81,7 +81,7 @@ def productivity(observed: Observed, ramp_months: int) -> tuple[float | None, in
 def team_capacity(headcount: pl.DataFrame, period: Period, ramp_months: int) -> tuple[float, float, float]:
     """In ramped reps per month over the period: the team's capacity, and one hire's (starting
     on the period's first day); and the period's length in months."""
-    from salescode.plan import months_of
+    from salescode.periods import months_of
 
     months = _months_frame(months_of(period))
     assert period.start is not None

@@ -315,6 +315,27 @@ def _relative(value: str, today: date, week_start: str) -> Period | None:
     return None
 
 
+def working_days(period: Period) -> int:
+    """Monday-Friday days in the period (holidays are not known)."""
+    assert period.start is not None and period.end is not None
+    days = (period.end - period.start).days
+    weeks, rest = divmod(days, 7)
+    first = period.start.weekday()
+    return weeks * 5 + sum(1 for i in range(rest) if (first + i) % 7 < 5)
+
+
+def months_of(period: Period) -> list[Period]:
+    """The calendar months overlapping period, each cut to it."""
+    assert period.start is not None and period.end is not None
+    months, cursor = [], period.start
+    while cursor < period.end:
+        month = grain_period(cursor, Grain.MONTH)
+        assert month.start is not None and month.end is not None
+        months.append(Period(max(month.start, period.start), min(month.end, period.end), month.label))
+        cursor = month.end
+    return months
+
+
 def grain_label(day: pl.Expr, grain: Grain, week_start: str = "monday") -> pl.Expr:
     """The label of the grain period holding each date, as `grain_period(...).label` writes it."""
     if grain is Grain.DAY:

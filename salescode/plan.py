@@ -24,6 +24,15 @@ from enum import StrEnum
 import polars as pl
 
 from salescode.catalog import Agg, Catalog, Funnel, Grain, Level, Metric, MetricKind, did_you_mean
+from salescode.chain import (
+    RESULT,
+    Assumption,
+    Link,
+    chain_links,
+    check_assumptions,
+    requirements,
+    stage_column,
+)
 from salescode.engine import ReportRequest, date_columns, latest_period, plan_metrics, run_windows
 from salescode.errors import SalescodeError
 from salescode.funnel import (
@@ -32,71 +41,37 @@ from salescode.funnel import (
     reach_query,
     require_funnel_dimensions,
 )
-from salescode.periods import Period, grain_period, previous_period, range_period
+from salescode.periods import Period, grain_period, months_of, previous_period, range_period, working_days
 from salescode.workspace import Workspace
 
-PLAN_COLUMNS = (
-    "period",
-    "basis",
-    "item",
-    "label",
-    "kind",
-    "required",
-    "low",
-    "high",
-    "per_rep",
-    "per_week",
-    "basis_value",
-    "run_rate",
-    "gap",
-    "link",
-    "observed",
-    "used",
-    "sample",
-    "status",
-)
+PLAN_SCHEMA = {
+    "period": pl.String,
+    "basis": pl.String,
+    "item": pl.String,
+    "label": pl.String,
+    "kind": pl.String,
+    "required": pl.Float64,
+    "low": pl.Float64,
+    "high": pl.Float64,
+    "per_rep": pl.Float64,
+    "per_week": pl.Float64,
+    "basis_value": pl.Float64,
+    "run_rate": pl.Float64,
+    "gap": pl.Float64,
+    "link": pl.String,
+    "observed": pl.Float64,
+    "used": pl.Float64,
+    "sample": pl.Float64,
+    "status": pl.String,
+}
+PLAN_COLUMNS = tuple(PLAN_SCHEMA)
 LOW, HIGH = 0.1, 0.9  # the range: 10th to 90th percentile across reps or months
 MIN_UNITS = 3  # fewer reps (or months) with a value than this give no range
-RESULT = "__result"
-WIN_RATE = "win_rate"
-AVG_DEAL_SIZE = "avg_deal_size"
 
 
 class Spread(StrEnum):
     REPS = "reps"
     MONTHS = "months"
-
-
-@dataclass(frozen=True)
-class Assumption:
-    """A what-if: a link's value set (0.30) or changed by a fraction (+10% -> +0.10)."""
-
-    link: str
-    value: float
-    relative: bool = False
-
-    def apply(self, observed: pl.Expr) -> pl.Expr:
-        return observed * (1 + self.value) if self.relative else pl.lit(self.value, pl.Float64)
-
-    @property
-    def text(self) -> str:
-        return f"{self.value:+.0%}" if self.relative else f"{self.value:g}"
-
-
-def parse_assumption(text: str) -> Assumption:
-    """`win_rate=0.30`, `avg_deal_size=+10%`, `Demo->Proposal=-5%`, `calls_made=12`."""
-    match = re.fullmatch(r"\s*([^=]+?)\s*=\s*([+-]?\d+(?:\.\d+)?)(%?)\s*", text)
-    if not match:
-        raise SalescodeError(
-            f"--assume '{text}': write LINK=VALUE (win_rate=0.30) or LINK=+N% (avg_deal_size=+10%)"
-        )
-    link, number, percent = match[1], float(match[2]), bool(match[3])
-    signed = match[2].startswith(("+", "-"))
-    if percent and not signed:
-        return Assumption(link, number / 100)  # win_rate=30%: a value written as a percent
-    if percent:
-        return Assumption(link, number / 100, relative=True)
-    return Assumption(link, number)
 
 
 def parse_target(text: str) -> tuple[str, float]:
@@ -116,19 +91,6 @@ class PlanRequest:
     spread: Spread = Spread.REPS
     assumptions: tuple[Assumption, ...] = ()
     min_sample: int | None = None  # None: planning.min_sample
-
-
-@dataclass(frozen=True)
-class Link:
-    """One step back: required(item) = required(of) x factor, the factor from an observed ratio."""
-
-    name: str  # what --assume calls it
-    item: str  # column of the item it yields
-    of: str  # column of the item it is computed from
-    numerator: str  # the ratio people read (avg deal size, a conversion, calls per deal)
-    denominator: str
-    divides: bool  # required(item) = required(of) / ratio (else x ratio)
-    label: str
 
 
 @dataclass
@@ -170,62 +132,6 @@ def plan_drivers(catalog: Catalog, target: Metric) -> list[Metric]:
     ]
 
 
-def _stage_column(i: int) -> str:
-    return f"__reached{i}"
-
-
-def chain_links(funnel: Funnel, drivers: list[Metric], target: Metric) -> list[Link]:
-    """The links from the result back to the top of the funnel, then out to each driver."""
-    stages = [stage.name for stage in funnel.stages]
-    last = len(stages) - 1
-    links = [
-        Link(
-            AVG_DEAL_SIZE,
-            _stage_column(last),
-            RESULT,
-            RESULT,
-            _stage_column(last),
-            True,
-            f"{target.label} per deal reaching {stages[last]}",
-        )
-    ]
-    for k in range(last, 0, -1):
-        name = f"{stages[k - 1]}->{stages[k]}"
-        links.append(
-            Link(
-                name,
-                _stage_column(k - 1),
-                _stage_column(k),
-                _stage_column(k),
-                _stage_column(k - 1),
-                True,
-                f"{stages[k - 1]} → {stages[k]} conversion",
-            )
-        )
-    links += [
-        Link(
-            m.name,
-            m.name,
-            _stage_column(0),
-            m.name,
-            _stage_column(0),
-            False,
-            f"{m.label} per deal reaching {stages[0]}",
-        )
-        for m in drivers
-    ]
-    return links
-
-
-def working_days(period: Period) -> int:
-    """Monday-Friday days in the period (holidays are not known)."""
-    assert period.start is not None and period.end is not None
-    days = (period.end - period.start).days
-    weeks, rest = divmod(days, 7)
-    first = period.start.weekday()
-    return weeks * 5 + sum(1 for i in range(rest) if (first + i) % 7 < 5)
-
-
 def resolve_basis(text: str | None, latest: date, week_start: str) -> Period | None:
     """last-N-months/quarters/years: N whole periods ending with the one holding `latest`;
     None for any other text (a plain period)."""
@@ -241,18 +147,6 @@ def resolve_basis(text: str | None, latest: date, week_start: str) -> Period | N
         first = previous_period(first, week_start) or first
     assert first.start is not None and last.end is not None
     return range_period(first.start, last.end)
-
-
-def months_of(period: Period) -> list[Period]:
-    """The calendar months overlapping period, each cut to it."""
-    assert period.start is not None and period.end is not None
-    months, cursor = [], period.start
-    while cursor < period.end:
-        month = grain_period(cursor, Grain.MONTH)
-        assert month.start is not None and month.end is not None
-        months.append(Period(max(month.start, period.start), min(month.end, period.end), month.label))
-        cursor = month.end
-    return months
 
 
 @dataclass
@@ -373,7 +267,7 @@ def _units(
 
     def quantities(window: str) -> pl.DataFrame:
         reach = frames[f"reach\x1f{window}"].select(
-            *by, *(pl.col(f"reached\x1f{i}").cast(pl.Float64).alias(_stage_column(i)) for i in range(stages))
+            *by, *(pl.col(f"reached\x1f{i}").cast(pl.Float64).alias(stage_column(i)) for i in range(stages))
         )
         values = wide.select(
             *by,
@@ -396,84 +290,6 @@ def _units(
             parts.append(part.select(pl.lit(str(i)).alias("__unit"), *(pl.col(c).sum() for c in numbers)))
         groups = pl.concat(parts)
     return pl.concat([team, groups], how="vertical_relaxed")
-
-
-def check_assumptions(links: list[Link], assumptions: tuple[Assumption, ...]) -> dict[str, Assumption]:
-    names = [link.name for link in links] + [WIN_RATE]
-    found: dict[str, Assumption] = {}
-    for item in assumptions:
-        if item.link not in names:
-            raise SalescodeError(
-                f"--assume {item.link}: no such link{did_you_mean(item.link, names)} "
-                f"(links: {', '.join(names)})"
-            )
-        if item.link in found:
-            raise SalescodeError(f"--assume {item.link} is given twice; keep one")
-        found[item.link] = item
-    steps = [link.name for link in links if link.divides and link.name != AVG_DEAL_SIZE]
-    clash = [name for name in steps if name in found]
-    if WIN_RATE in found and clash:
-        raise SalescodeError(
-            f"--assume win_rate scales every stage conversion; it cannot be combined with --assume {clash[0]}"
-        )
-    return found
-
-
-def _status(link: Link, n: pl.Expr, observed: pl.Expr, used: pl.Expr, how: str, minimum: int) -> pl.Expr:
-    """Why a link can or cannot be used, per unit. how: observed | assumed (a value, needs no data)
-    | changed (a change of the observed value, or win_rate's scaling)."""
-    estimated = (n >= minimum) & observed.is_finite()
-    unusable = used.is_null() | ~used.is_finite() | (used <= 0 if link.divides else used < 0)
-    over = (used > 1) if link.divides and link.name != AVG_DEAL_SIZE else pl.lit(False)
-    short = (
-        pl.when(n == 0)
-        .then(pl.lit("no data"))
-        .otherwise(pl.format("too few ({} < {})", n.cast(pl.Int64), pl.lit(minimum)))
-    )
-    status = (
-        pl.when(unusable)
-        .then(pl.lit("zero: cannot plan back through it"))
-        .when(over)
-        .then(pl.lit("over 100%"))
-    )
-    status = status.otherwise(pl.lit("ok" if how == "observed" else "assumed"))
-    return status if how == "assumed" else pl.when(~estimated.fill_null(False)).then(short).otherwise(status)
-
-
-def requirements(
-    units: pl.DataFrame, links: list[Link], target: float, assumptions: dict[str, Assumption], minimum: int
-) -> pl.DataFrame:
-    """Per unit: each link's observed and used value, its status, and each item's requirement."""
-    frame = units.with_columns(pl.lit(target, pl.Float64).alias(f"req\x1f{RESULT}"))
-    steps = [link for link in links if link.divides and link.name != AVG_DEAL_SIZE]
-    factor = pl.lit(1.0)
-    if WIN_RATE in assumptions and steps:
-        observed = pl.col(steps[0].numerator) / pl.col(steps[-1].denominator)  # last stage / first
-        factor = (assumptions[WIN_RATE].apply(observed) / observed).pow(1 / len(steps))  # same on each step
-    for link in links:
-        numerator, denominator = pl.col(link.numerator), pl.col(link.denominator)
-        observed = pl.when(denominator != 0).then(numerator / denominator)
-        own = assumptions.get(link.name)
-        if own is not None:
-            used, how = own.apply(observed), "changed" if own.relative else "assumed"
-        elif WIN_RATE in assumptions and link in steps:
-            used, how = observed * factor, "changed"
-        else:
-            used, how = observed, "observed"
-        status = _status(link, denominator, observed, used, how, minimum)
-        upstream = pl.col(f"req\x1f{link.of}")
-        required = upstream / used if link.divides else upstream * used
-        frame = frame.with_columns(
-            observed.alias(f"observed\x1f{link.name}"),
-            used.alias(f"used\x1f{link.name}"),
-            denominator.alias(f"sample\x1f{link.name}"),
-            status.alias(f"status\x1f{link.name}"),
-        ).with_columns(
-            pl.when(pl.col(f"status\x1f{link.name}").is_in(["ok", "assumed"]))
-            .then(required)
-            .alias(f"req\x1f{link.item}"),
-        )
-    return frame
 
 
 def target_metric(catalog: Catalog, name: str, option: str = "--target") -> Metric:
@@ -522,34 +338,12 @@ def build_plan(catalog: Catalog, request: PlanRequest, *, today: date) -> PlanRe
     headcount = current_headcount(observed.headcount, period) if observed.headcount is not None else None
     rows = _rows(frame, links, metric, funnel, observed.drivers, period, basis, headcount)
     rows += capacity_rows(observed, metric, period, request.target, catalog.planning.ramp_months, minimum)
-    plan_frame = pl.DataFrame(rows, schema=_SCHEMA, orient="row").with_columns(
+    plan_frame = pl.DataFrame(rows, schema=PLAN_SCHEMA, orient="row").with_columns(
         pl.lit(period.label).alias("period"), pl.lit(basis.label).alias("basis")
     )
     return PlanResult(
         plan_frame.select(PLAN_COLUMNS), period, basis, metric, funnel, headcount, observed.warnings
     )
-
-
-_SCHEMA = {
-    "period": pl.String,
-    "basis": pl.String,
-    "item": pl.String,
-    "label": pl.String,
-    "kind": pl.String,
-    "required": pl.Float64,
-    "low": pl.Float64,
-    "high": pl.Float64,
-    "per_rep": pl.Float64,
-    "per_week": pl.Float64,
-    "basis_value": pl.Float64,
-    "run_rate": pl.Float64,
-    "gap": pl.Float64,
-    "link": pl.String,
-    "observed": pl.Float64,
-    "used": pl.Float64,
-    "sample": pl.Float64,
-    "status": pl.String,
-}
 
 
 def _rows(
@@ -569,7 +363,7 @@ def _rows(
     scale = working_days(period) / working_days(basis)
     stages = [stage.name for stage in funnel.stages]
     labels = {RESULT: (metric.name, metric.label, metric.level.value)}
-    labels |= {_stage_column(i): (name, f"Deals reaching {name}", "funnel") for i, name in enumerate(stages)}
+    labels |= {stage_column(i): (name, f"Deals reaching {name}", "funnel") for i, name in enumerate(stages)}
     labels |= {m.name: (m.name, m.label, m.level.value) for m in drivers}
     yielding = {link.item: link for link in links}
     rows = []

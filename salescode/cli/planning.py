@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from salescode.coach import Scorecard
     from salescode.output import Destination
     from salescode.plan import PlanResult
-    from salescode.render.planning import CoachView
+    from salescode.render.coaching import CoachView
 
 
 @app.command()
@@ -154,8 +154,9 @@ def plan(
       salescode plan --target won_revenue=30000000 --period 2026 --basis 2025 --spread months
       salescode plan --target won_revenue=7500000 --format csv > plan.csv
     """
+    from salescode.chain import parse_assumption
     from salescode.errors import SalescodeError
-    from salescode.plan import PlanRequest, Spread, build_plan, parse_assumption, parse_target
+    from salescode.plan import PlanRequest, Spread, build_plan, parse_target
 
     with user_errors():
         spec = load_catalog_option(catalog)
@@ -344,7 +345,7 @@ def coach(
             frame = ranking(card)
 
             def human(out: Any) -> None:
-                from salescode.render.planning import write_ranking_markdown, write_ranking_table
+                from salescode.render.coaching import write_ranking_markdown, write_ranking_table
 
                 if dest.format == "markdown":
                     write_ranking_markdown(frame, out, view)
@@ -358,7 +359,7 @@ def coach(
         label = spec.metrics[card.result.name].label
 
         def one_page(out: Any) -> None:
-            from salescode.render.planning import write_coach_markdown, write_coach_table
+            from salescode.render.coaching import write_coach_markdown, write_coach_table
 
             if dest.format == "markdown":
                 write_coach_markdown(own, best, out, view, label)
@@ -371,7 +372,7 @@ def coach(
 def _coach_view(spec: Catalog, card: Scorecard, rep: str) -> CoachView:
     from salescode.periods import grain_period, range_period
     from salescode.render import MetricStyle
-    from salescode.render.planning import CoachView
+    from salescode.render.coaching import CoachView
 
     styles = {
         m.name: MetricStyle(m.format.value, m.direction.value if m.direction else None, spec.currency)
