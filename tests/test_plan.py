@@ -234,3 +234,66 @@ def test_a_target_must_be_a_count_or_a_sum():
     result = run("plan", "-t", "win_rate=0.4")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: --target win_rate: a plan starts from a count or a sum")
+
+
+CATALOG_HEAD = """\
+version: 1
+sources:
+  deals: {path: deals.csv, time: close_date}
+  reps: {path: reps.csv, key: rep}
+dimensions:
+  rep: {label: Rep}
+metrics:
+  won: {level: result, category: financial, source: deals, agg: count}
+funnels:
+  pipeline: {source: deals, stage: stage, stages: [Lead, Won]}
+"""
+
+
+def catalog_problems(planning: str) -> list[str]:
+    from salescode.catalog import parse_catalog
+    from salescode.errors import CatalogError
+
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(CATALOG_HEAD + planning, source=Path("/c/metrics.yaml"), check_expressions=False)
+    return caught.value.problems
+
+
+def test_the_planning_section_is_read():
+    from salescode.catalog import Headcount, Potential, parse_catalog
+
+    text = CATALOG_HEAD + (
+        "planning:\n  funnel: pipeline\n  headcount: {source: reps, hired: hired_on}\n"
+        "  potential: {source: reps, value: potential, by: region}\n  ramp_months: 0\n  min_sample: 3\n"
+    )
+    planning = parse_catalog(text, source=Path("/c/metrics.yaml"), check_expressions=False).planning
+    assert planning.headcount == Headcount("reps", "hired_on", None)
+    assert planning.potential == Potential("reps", "potential", "region")
+    assert (planning.funnel, planning.rep, planning.ramp_months, planning.min_sample) == (
+        "pipeline",
+        "rep",
+        0,
+        3,
+    )
+
+
+@pytest.mark.parametrize(
+    "planning, problem",
+    [
+        ("planning: {funnl: pipeline}", "planning.funnl: unknown key (did you mean 'funnel'?)"),
+        ("planning: {funnel: pipe}", "planning.funnel: unknown funnel 'pipe' (did you mean 'pipeline'?)"),
+        ("planning: {rep: owner}", "planning.rep: 'owner' is not a dimension"),
+        (
+            "planning: {headcount: {source: staff, hired: h}}",
+            "planning.headcount.source: unknown source 'staff'",
+        ),
+        ("planning: {headcount: {source: reps}}", "planning.headcount.hired: required key is missing"),
+        ("planning: {potential: {source: reps, value: v}}", "planning.potential.by: required key is missing"),
+        ("planning: {ramp_months: -1}", "planning.ramp_months: expected a whole number of 0 or more"),
+        ("planning: {min_sample: 0}", "planning.min_sample: expected a whole number of 1 or more"),
+    ],
+)
+def test_planning_problems_name_their_key(planning: str, problem: str):
+    assert any(p.startswith(problem) for p in catalog_problems(planning + "\n")), catalog_problems(
+        planning + "\n"
+    )
