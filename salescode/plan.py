@@ -11,7 +11,8 @@ Every link is a ratio of two basis totals, so required(y) = required(x) x basis(
 plan for the basis period's own result gives back its actual volumes. A link over fewer than
 `planning.min_sample` observations, or a conversion of zero, is reported and what depends on it
 is left empty, never guessed. The range of each requirement is the 10th-90th percentile of the
-same chain computed with each rep's (or each month's) own ratios.
+same chain computed with each rep's own ratios. (Not across months: a funnel counts the deals
+active in a period, a stock, while a month's result is a flow, so a month's ratios would not chain.)
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from enum import StrEnum
 
 import polars as pl
 
@@ -65,13 +65,8 @@ PLAN_SCHEMA = {
     "status": pl.String,
 }
 PLAN_COLUMNS = tuple(PLAN_SCHEMA)
-LOW, HIGH = 0.1, 0.9  # the range: 10th to 90th percentile across reps or months
-MIN_UNITS = 3  # fewer reps (or months) with a value than this give no range
-
-
-class Spread(StrEnum):
-    REPS = "reps"
-    MONTHS = "months"
+LOW, HIGH = 0.1, 0.9  # the range: 10th to 90th percentile across reps
+MIN_UNITS = 3  # fewer reps with a value than this give no range
 
 
 def parse_target(text: str) -> tuple[str, float]:
@@ -88,7 +83,6 @@ class PlanRequest:
     target: float
     period: Period | None = None  # None: the quarter after the basis
     basis: str | None = None  # a period, or last-N-months/quarters/years; None: last-4-quarters
-    spread: Spread = Spread.REPS
     assumptions: tuple[Assumption, ...] = ()
     min_sample: int | None = None  # None: planning.min_sample
 
@@ -169,11 +163,6 @@ def observe(
     """One engine run (one collect) over the basis and its months, by rep when reps are known."""
     planning = catalog.planning
     rep = planning.rep if planning.rep in catalog.dimensions else None
-    if request.spread is Spread.REPS and rep is None:
-        raise SalescodeError(
-            f"--spread reps needs a rep dimension ({catalog.path}: planning.rep, default 'rep'); "
-            "use --spread months"
-        )
     sources = [m.source for m in (metric, *drivers) if m.source] + [funnel.source]
     sources += [funnel.history.source] if funnel.history else []
     columns = date_columns(catalog, [metric, *drivers])
@@ -203,8 +192,6 @@ def observe(
     windows: dict[str, Period | None] = {"basis": basis} | {f"m{i}": m for i, m in enumerate(months)}
     # run_windows collects any extra lazy queries with its own, in the same collect_all.
     extra = {"reach\x1fbasis": reach_query(workspace, funnel, basis, by)}
-    if request.spread is Spread.MONTHS:
-        extra |= {f"reach\x1fm{i}": reach_query(workspace, funnel, m, by) for i, m in enumerate(months)}
     if headcount and rep:
         left = pl.col(headcount.left) if headcount.left else pl.lit(None, pl.Date)
         extra["headcount"] = workspace.frames[headcount.source].select(
@@ -212,7 +199,7 @@ def observe(
         )
     wide, frames = run_windows(plan, windows, ["basis"], extra)
     stages = len(funnel.stages)
-    units = _units(wide, frames, metric, drivers, by, stages, request.spread, len(months))
+    units = _units(wide, frames, metric, drivers, by, stages)
     rep_months = None
     if rep:
         rep_months = wide.select(
@@ -259,10 +246,8 @@ def _units(
     drivers: list[Metric],
     by: tuple[str, ...],
     stages: int,
-    spread: Spread,
-    months: int,
 ) -> pl.DataFrame:
-    """Team and per-unit chain quantities: the team is the sum over reps (every quantity is a count
+    """Team and per-rep chain quantities: the team is the sum over reps (every quantity is a count
     or a sum, so it adds up over reps)."""
 
     def quantities(window: str) -> pl.DataFrame:
@@ -281,15 +266,10 @@ def _units(
     basis = quantities("basis")
     numbers = [c for c in basis.columns if c not in by]
     team = basis.select(pl.lit("team").alias("__unit"), *(pl.col(c).sum() for c in numbers))
-    if spread is Spread.REPS:
-        groups = basis.select(pl.col(by[0]).cast(pl.String).fill_null("(none)").alias("__unit"), *numbers)
-    else:
-        parts = []
-        for i in range(months):
-            part = quantities(f"m{i}")
-            parts.append(part.select(pl.lit(str(i)).alias("__unit"), *(pl.col(c).sum() for c in numbers)))
-        groups = pl.concat(parts)
-    return pl.concat([team, groups], how="vertical_relaxed")
+    if not by:  # no rep dimension: no range
+        return team
+    reps = basis.select(pl.col(by[0]).cast(pl.String).fill_null("(none)").alias("__unit"), *numbers)
+    return pl.concat([team, reps], how="vertical_relaxed")
 
 
 def target_metric(catalog: Catalog, name: str, option: str = "--target") -> Metric:

@@ -220,7 +220,6 @@ def test_people_formats(fmt: str, phrase: str):
         (["-t", "won_revenue=5", "-a", "win_rate=0.3", "-a", "Demo->Won=0.5"], "cannot be combined"),
         (["-t", "won_revenue=5", "-a", "win_rate"], "--assume 'win_rate': write LINK=VALUE"),
         (["-t", "won_revenue=5", "--basis", "all"], "--basis all has no length"),
-        (["-t", "won_revenue=5", "--spread", "teams"], "--spread 'teams': choose reps or months"),
     ],
 )
 def test_errors(args: list[str], phrase: str):

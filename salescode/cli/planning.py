@@ -80,14 +80,6 @@ def plan(
             show_default=False,
         ),
     ] = None,
-    spread: Annotated[
-        str,
-        typer.Option(
-            "--spread",
-            help="Where the range comes from: each rep's own ratios (reps) or each basis month's (months).",
-            metavar="reps|months",
-        ),
-    ] = "reps",
     allocate: Annotated[
         bool,
         typer.Option(
@@ -143,7 +135,7 @@ def plan(
     activity and objective that drives the target (along the catalog's drives links), as the
     basis did per deal. Each requirement is shown for the period, per rep and per working week,
     against the run-rate (the basis volume scaled to the period's working days) and the gap. Its
-    range is the 10th-90th percentile of the same plan made with each rep's (or month's) own
+    range is the 10th-90th percentile of the same plan made with each rep's own
     ratios. A ratio over too few observations is reported, and what depends on it left empty.
     Capacity rows give the reps the target needs at the observed productivity of ramped reps.
 
@@ -151,25 +143,23 @@ def plan(
     Examples:
       salescode plan --target won_revenue=7500000 --period 2026-Q1
       salescode plan --target won_revenue=7500000 --assume win_rate=0.30 --assume avg_deal_size=+10%
-      salescode plan --target won_revenue=30000000 --period 2026 --basis 2025 --spread months
+      salescode plan --target won_revenue=30000000 --period 2026 --basis 2025
       salescode plan --target won_revenue=7500000 --format csv > plan.csv
+      salescode plan --target won_revenue=7500000 --allocate --weights potential=0.7,history=0.3 -o quotas.csv
     """
     from salescode.chain import parse_assumption
     from salescode.errors import SalescodeError
-    from salescode.plan import PlanRequest, Spread, build_plan, parse_target
+    from salescode.plan import PlanRequest, build_plan, parse_target
 
     with user_errors():
         spec = load_catalog_option(catalog)
         today = today_or_as_of(as_of)
         name, value = parse_target(target)
-        if spread not in {s.value for s in Spread}:
-            raise SalescodeError(f"--spread '{spread}': choose reps or months")
         request = PlanRequest(
             metric=name,
             target=value,
             period=parse_period_option(spec, period, today) if period else None,
             basis=basis,
-            spread=Spread(spread),
             assumptions=tuple(parse_assumption(text) for text in assume or ()),
             min_sample=min_sample,
         )
@@ -243,7 +233,7 @@ def _write_plan(spec: Catalog, result: PlanResult, dest: Destination, assumption
     )
     notes = [
         "Required: what the target needs at the basis ratios (Used: a what-if); Range: the same plan with "
-        "each rep's (or month's) own ratios, 10th-90th percentile.",
+        "each rep's own ratios, 10th-90th percentile.",
         f"Run-rate: the basis volume scaled to {result.period.label}'s working days; Gap = required - "
         f"run-rate (negative: the current pace is enough). Per rep: over {heads}.",
     ]
