@@ -13,7 +13,8 @@ median adds won deals = deals entering the step x (median - own) x the rep's onw
 to the last stage, worth the rep's average won deal; an activity that drives the result, raised
 to the median, adds result = (median - own) x the rep's result per unit of activity (the team's
 when the rep has none). Only activities (additive, with a drives path to the result) and funnel
-steps are levers: they are what a rep changes directly.
+steps are levers: they are what a rep changes directly; a gap worth less than 1% of the rep's
+result is not one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from salescode.plan import plan_drivers, target_metric
 
 Z = 1.959963984540054  # the 97.5th percentile of the normal distribution: 95% intervals
 STRONG, WEAK = 0.75, 0.25
+MATERIAL = 0.01  # a gap worth less than 1% of the rep's result is not a lever
 COACH_COLUMNS = (
     "rep",
     "period",
@@ -282,6 +284,7 @@ def _impact(
             .otherwise(pl.lit(team_ratio, pl.Float64))
         )
         result_impact = pl.when(pl.col("item") == driver.name).then(gap * per_unit).otherwise(result_impact)
+    lever = lever & (result_impact >= MATERIAL * pl.col("__result"))
     frame = frame.with_columns(
         pl.when(lever & steps).then(deals).alias("impact_deals"),
         pl.when(lever).then(result_impact).alias("impact_result"),
