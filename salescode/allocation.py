@@ -19,10 +19,10 @@ from decimal import ROUND_HALF_UP, Decimal
 import polars as pl
 
 from salescode.catalog import Catalog
-from salescode.engine import ReportRequest, date_columns, plan_metrics, run_windows
+from salescode.engine import ReportRequest, plan_metrics, run_windows
 from salescode.errors import SalescodeError
 from salescode.periods import Period
-from salescode.plan import PlanRequest, basis_period, plan_period, target_metric
+from salescode.plan import PlanRequest, basis_period, plan_period, planning_workspace, target_metric
 from salescode.workspace import Workspace, require_dimensions
 
 ALLOCATION_COLUMNS = (
@@ -109,14 +109,7 @@ def allocate(
     planning = catalog.planning
     rep = planning.rep
     potential, headcount = planning.potential, planning.headcount
-    sources = [metric.source or ""]
-    columns = date_columns(catalog, [metric])
-    if potential:
-        sources.append(potential.source)
-    if headcount:
-        sources.append(headcount.source)
-        columns.setdefault(headcount.source, set()).update(c for c in (headcount.hired, headcount.left) if c)
-    workspace = Workspace.open(catalog, sources, columns)
+    workspace = planning_workspace(catalog, [metric], None, (potential.source,) if potential else ())
     if by not in workspace.schemas[metric.source or ""]:
         raise SalescodeError(f"--by {by}: source '{metric.source}' of {metric.name} has no column '{by}'")
     plan = plan_metrics(catalog, ReportRequest(metrics=(metric.name,), by=(by,)), workspace)

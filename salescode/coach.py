@@ -27,9 +27,10 @@ import polars as pl
 from salescode.catalog import Agg, Catalog, Direction, Funnel, Grain, Level, Metric, MetricKind, did_you_mean
 from salescode.engine import ReportRequest, latest_period, plan_metrics, run_windows
 from salescode.errors import SalescodeError
-from salescode.funnel import choose_funnel, open_funnel, reach_query, require_funnel_dimensions
+from salescode.funnel import choose_funnel, reach_query, require_funnel_dimensions
 from salescode.periods import Period
-from salescode.plan import plan_drivers, target_metric
+from salescode.plan import plan_drivers, planning_workspace, target_metric
+from salescode.workspace import metric_closure
 
 Z = 1.959963984540054  # the 97.5th percentile of the normal distribution: 95% intervals
 STRONG, WEAK = 0.75, 0.25
@@ -128,8 +129,9 @@ def build_scorecard(
         )
     metric = target_metric(catalog, result or default_result(catalog), "--result")
     funnel = choose_funnel(catalog, planning.funnel)
-    plan = plan_metrics(catalog, ReportRequest(by=(rep,)), None)
-    workspace = open_funnel(catalog, funnel, plan.workspace)
+    every = [catalog.metrics[name] for name in metric_closure(catalog, catalog.metrics)]
+    workspace = planning_workspace(catalog, every, funnel)
+    plan = plan_metrics(catalog, ReportRequest(by=(rep,)), workspace)
     require_funnel_dimensions(workspace, funnel, (rep,))
     if metric.name not in {m.name for m in plan.needed}:
         raise SalescodeError(f"--result {metric.name}: its source has no '{rep}' column")

@@ -34,7 +34,7 @@ from salescode.chain import (
     stage_column,
 )
 from salescode.engine import ReportRequest, date_columns, latest_period, plan_metrics, run_windows
-from salescode.errors import SalescodeError
+from salescode.errors import CatalogError, SalescodeError
 from salescode.funnel import (
     funnel_date_columns,
     open_funnel,
@@ -157,23 +157,51 @@ class Observed:
     warnings: list[str]
 
 
+def planning_workspace(
+    catalog: Catalog, metrics: list[Metric], funnel: Funnel | None, extra: tuple[str, ...] = ()
+) -> Workspace:
+    """The sources of the metrics, the funnel, the headcount (and extra), scanned once and checked."""
+    headcount = catalog.planning.headcount
+    sources = [m.source for m in metrics if m.source] + list(extra)
+    columns = date_columns(catalog, metrics)
+    if funnel is not None:
+        sources += [funnel.source] + ([funnel.history.source] if funnel.history else [])
+        for source, names in funnel_date_columns(catalog, funnel).items():
+            columns.setdefault(source, set()).update(names)
+    if headcount:
+        sources.append(headcount.source)
+        columns.setdefault(headcount.source, set()).update(c for c in (headcount.hired, headcount.left) if c)
+    workspace = Workspace.open(catalog, sources, columns)
+    if funnel is not None:
+        open_funnel(catalog, funnel, workspace)
+    if headcount:
+        available = workspace.columns(headcount.source)
+        wanted = {"source": catalog.planning.rep, "hired": headcount.hired, "left": headcount.left}
+        for key, column in wanted.items():
+            if column and column not in available:
+                raise CatalogError(
+                    catalog.path,
+                    [
+                        f"planning.headcount.{key}: source '{headcount.source}' has no column '{column}'"
+                        f"{did_you_mean(column, available)}"
+                    ],
+                )
+            if key != "source" and column and not workspace.is_date(headcount.source, column):
+                raise CatalogError(
+                    catalog.path,
+                    [f"planning.headcount.{key}: column '{column}' is not a date column"],
+                )
+    return workspace
+
+
 def observe(
     catalog: Catalog, metric: Metric, funnel: Funnel, drivers: list[Metric], request: PlanRequest, today: date
 ) -> Observed:
     """One engine run (one collect) over the basis and its months, by rep when reps are known."""
     planning = catalog.planning
     rep = planning.rep if planning.rep in catalog.dimensions else None
-    sources = [m.source for m in (metric, *drivers) if m.source] + [funnel.source]
-    sources += [funnel.history.source] if funnel.history else []
-    columns = date_columns(catalog, [metric, *drivers])
-    for source, names in funnel_date_columns(catalog, funnel).items():
-        columns.setdefault(source, set()).update(names)
     headcount = planning.headcount
-    if headcount:
-        sources.append(headcount.source)
-        columns.setdefault(headcount.source, set()).update(c for c in (headcount.hired, headcount.left) if c)
-    workspace = Workspace.open(catalog, sources, columns)
-    open_funnel(catalog, funnel, workspace)
+    workspace = planning_workspace(catalog, [metric, *drivers], funnel)
     by = (rep,) if rep else ()
     if rep:
         require_funnel_dimensions(workspace, funnel, by)

@@ -296,3 +296,19 @@ def test_planning_problems_name_their_key(planning: str, problem: str):
     assert any(p.startswith(problem) for p in catalog_problems(planning + "\n")), catalog_problems(
         planning + "\n"
     )
+
+
+def test_a_headcount_column_that_is_not_there(tmp_path: Path):
+    text = (
+        PLAN.read_text()
+        .replace("path: ", f"path: {PLAN.parent}/")
+        .replace("hired: hire_date", "hired: hired")
+    )
+    (tmp_path / "metrics.yaml").write_text(text)
+    result = run("plan", "-c", str(tmp_path / "metrics.yaml"), "-t", "won_revenue=100", "--basis", "2025-Q1")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert (
+        "planning.headcount.hired: source 'reps' has no column 'hired' (did you mean 'hire_date'?)"
+        in result.stderr
+    )
