@@ -127,7 +127,7 @@ def capacity_rows(
     enough = per_month is not None and sample >= minimum and per_month > 0
     status = "ok" if enough else "no data" if not sample else f"too few ({sample} < {minimum})"
     if per_month is not None and per_month <= 0 and sample >= minimum:
-        status = "zero: cannot plan back through it"
+        status = "zero: no result in the basis"
     capacity, one_hire, length = team_capacity(observed.headcount, period, ramp_months)
     needed = target / (per_month * length) if enough and per_month else None
     gap = needed - capacity if needed is not None else None

@@ -146,8 +146,12 @@ def _status(link: Link, n: pl.Expr, observed: pl.Expr, used: pl.Expr, how: str, 
         .then(pl.lit("no data"))
         .otherwise(pl.format("too few ({} < {})", n.cast(pl.Int64), pl.lit(minimum)))
     )
+    # A what-if that cannot be applied (a win rate of 0 scaled) is not a zero observed value.
+    failed = "what-if not applicable" if how == "changed" else "zero: cannot plan back through it"
     status = (
-        pl.when(unusable)
+        pl.when(unusable & (observed > 0))
+        .then(pl.lit(failed))
+        .when(unusable)
         .then(pl.lit("zero: cannot plan back through it"))
         .when(over)
         .then(pl.lit("over 100%"))
@@ -176,6 +180,7 @@ def requirements(
             used, how = observed * factor, "changed"
         else:
             used, how = observed, "observed"
+        used = pl.when(used.is_finite()).then(used)  # a win rate scaled from 0 has no factor
         status = _status(link, denominator, observed, used, how, minimum)
         upstream = pl.col(f"req\x1f{link.of}")
         required = upstream / used if link.divides else upstream * used

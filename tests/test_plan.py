@@ -173,6 +173,15 @@ def test_a_zero_conversion_stops_the_chain():
     assert rows["calls_made"]["required"] is None
 
 
+def test_a_win_rate_of_zero_cannot_be_scaled():
+    rows = plan("-t", "won_revenue=100", "--basis", "2024-Q4", "-a", "win_rate=0.3", "-a", "avg_deal_size=50")
+    assert rows["Won"]["required"] == pytest.approx(2)  # 100 / 50
+    assert rows["Demo"]["status"] == "zero: cannot plan back through it"  # Demo->Won is 0 / 3
+    assert rows["Lead"]["status"] == "what-if not applicable"  # 3 / 3, but x (0.3 / 0) ** 0.5
+    assert rows["Lead"]["required"] is None and rows["Lead"]["used"] is None
+    assert rows["reps_needed"]["status"] == "zero: no result in the basis"
+
+
 def test_capacity_from_ramped_rep_months():
     # ramp_months 1: the hire month is a ramp month. Ramped rep-months of the basis (not the exit month):
     # Ann Jan 0, Feb 1000, Mar 3000; Bob (hired 2025-01) Feb 0, Mar 2000; Cat (left 2025-03-15) Jan 0, Feb 0
