@@ -9,6 +9,7 @@ Percentile: the share of the other reps the rep does better than, ties counted h
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import statistics
@@ -20,6 +21,7 @@ from conftest import DATA, REPO, run
 PLAN = DATA / "plan" / "metrics.yaml"
 
 
+@functools.cache  # several tests read the same page; none changes it
 def coach(*args: str, catalog=PLAN) -> list[dict]:
     result = run("coach", "--catalog", str(catalog), "--format", "json", *args)
     assert result.exit_code == 0, result.stderr

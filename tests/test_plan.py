@@ -17,6 +17,7 @@ Target 20000: Won 20000 / 2500 = 8; Demo 8 / 0.5 = 16; Lead 16 / (2/3) = 24; cal
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import statistics
@@ -30,6 +31,7 @@ PLAN = DATA / "plan" / "metrics.yaml"
 SAMPLE = REPO / "metrics.yaml"
 
 
+@functools.cache  # the same plan is read by several tests; each reads, none changes it
 def plan(*args: str, catalog: Path = PLAN) -> dict[str, dict]:
     result = run("plan", "--catalog", str(catalog), "--format", "json", *args)
     assert result.exit_code == 0, result.stderr
