@@ -14,9 +14,14 @@ import json
 import math
 import statistics
 from collections import defaultdict
+from datetime import date
 
 import pytest
 from conftest import DATA, REPO, run
+
+from salescode.catalog import load_catalog
+from salescode.coach import build_scorecard, ranking
+from salescode.periods import parse_period
 
 PLAN = DATA / "plan" / "metrics.yaml"
 
@@ -132,14 +137,18 @@ def per_rep_2025() -> dict[str, dict[str, float]]:
 
 @pytest.fixture(scope="module")
 def sample_card() -> dict[str, dict[str, dict]]:
-    result = run("coach", "--all", "-p", "2025", "-f", "json")
-    assert result.exit_code == 0, result.stderr
-    ranking = json.loads(result.stdout)
-    pages = {}
-    for rep in ("Derek Lawson", "Ryan Mitchell", "Gary Pruitt", "Victor Hale"):
-        page = run("coach", rep, "-p", "2025", "-f", "json")
-        pages[rep] = items(json.loads(page.stdout))
-    return {"ranking": {r["rep"]: r for r in ranking}, **pages}
+    """The 2025 scorecard of the sample team, computed once (the library behind coach --all)."""
+    card = build_scorecard(
+        load_catalog(REPO / "metrics.yaml"),
+        parse_period("2025", today=date(2026, 1, 1)),
+        None,
+        today=date(2026, 1, 1),
+    )
+    pages = {
+        rep: items(card.of(rep).to_dicts())
+        for rep in ("Derek Lawson", "Ryan Mitchell", "Gary Pruitt", "Victor Hale")
+    }
+    return {"ranking": {r["rep"]: r for r in ranking(card).to_dicts()}, **pages}
 
 
 def test_sample_percentiles_and_medians_against_the_csv(sample_card):
