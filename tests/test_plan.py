@@ -216,7 +216,7 @@ def test_people_formats(fmt: str, phrase: str):
     result = run("plan", "-c", str(PLAN), "-t", "won_revenue=20000", "--basis", "2025-Q1", "-f", fmt)
     assert result.exit_code == 0, result.stderr
     assert phrase in result.stdout
-    assert "Range: the same plan" in result.stdout
+    assert "P10–P90: the same plan" in result.stdout
 
 
 @pytest.mark.parametrize(

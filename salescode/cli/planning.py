@@ -30,9 +30,11 @@ from salescode.cli.common import (
 if TYPE_CHECKING:
     from salescode.allocation import Allocation
     from salescode.catalog import Catalog
+    from salescode.chain import Assumption
     from salescode.coach import Scorecard
     from salescode.output import Destination
     from salescode.plan import PlanResult
+    from salescode.render import MetricStyle
     from salescode.render.coaching import CoachView
 
 
@@ -208,15 +210,24 @@ def _write_allocation(spec: Catalog, result: Allocation, dest: Destination) -> N
     dest.send(result.frame, human)
 
 
-def _write_plan(spec: Catalog, result: PlanResult, dest: Destination, assumptions: tuple) -> None:
+def _style(spec: Catalog, name: str) -> MetricStyle:
+    """How a metric's numbers read (its format, its good direction, the catalog's currency)."""
+    from salescode.render import MetricStyle
+
+    metric = spec.metrics[name]
+    return MetricStyle(
+        metric.format.value, metric.direction.value if metric.direction else None, spec.currency
+    )
+
+
+def _write_plan(
+    spec: Catalog, result: PlanResult, dest: Destination, assumptions: tuple[Assumption, ...]
+) -> None:
     from salescode.render import MetricStyle
     from salescode.render.planning import PlanView, write_plan_markdown, write_plan_table
 
     def style(name: str) -> MetricStyle:
-        metric = spec.metrics[name]
-        return MetricStyle(
-            metric.format.value, metric.direction.value if metric.direction else None, spec.currency
-        )
+        return _style(spec, name)
 
     items = set(result.frame["item"].to_list())
     styles = {name: style(name) for name in items if name in spec.metrics}
@@ -232,8 +243,8 @@ def _write_plan(spec: Catalog, result: PlanResult, dest: Destination, assumption
         f"{result.headcount} reps on the team" if result.headcount else "no headcount (planning.headcount)"
     )
     notes = [
-        "Required: what the target needs at the basis ratios (Used: a what-if); Range: the same plan with "
-        "each rep's own ratios, 10th-90th percentile.",
+        "Required: what the target needs at the basis ratios (Ratio: observed → a what-if's value); "
+        "P10–P90: the same plan made with each rep's own ratios.",
         f"Run-rate: the basis volume scaled to {result.period.label}'s working days; Gap = required - "
         f"run-rate (negative: the current pace is enough). Per rep: over {heads}.",
     ]
@@ -361,13 +372,9 @@ def coach(
 
 def _coach_view(spec: Catalog, card: Scorecard, rep: str) -> CoachView:
     from salescode.periods import grain_period, range_period
-    from salescode.render import MetricStyle
     from salescode.render.coaching import CoachView
 
-    styles = {
-        m.name: MetricStyle(m.format.value, m.direction.value if m.direction else None, spec.currency)
-        for m in spec.metrics.values()
-    }
+    styles = {name: _style(spec, name) for name in spec.metrics}
     period = card.period
     assert period.start is not None and period.end is not None
     if period.grain is not None:
