@@ -12,9 +12,9 @@ Impact, at the rep's own ratios (the linear chain `plan` uses): a funnel step ra
 median adds won deals = deals entering the step x (median - own) x the rep's onward conversion
 to the last stage, worth the rep's average won deal; an activity that drives the result, raised
 to the median, adds result = (median - own) x the rep's result per unit of activity (the team's
-when the rep has none). Only activities (additive, with a drives path to the result) and funnel
-steps are levers: they are what a rep changes directly; a gap worth less than 1% of the rep's
-result is not one.
+when the rep has fewer than `min_sample` units). Only activities (additive, with a drives path
+to the result) and funnel steps are levers: they are what a rep changes directly; a gap worth
+less than 1% of the rep's result is not one.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def build_scorecard(
     frame = _compare(long, minimum)
     # Activities are what a rep manages directly; objectives such as pipeline follow from them.
     levers = [m for m in plan_drivers(catalog, metric) if m.level is Level.ACTIVITY]
-    frame = _impact(frame, wide, frames["reach"], metric, funnel, levers, rep)
+    frame = _impact(frame, wide, frames["reach"], metric, funnel, levers, rep, minimum)
     frame = frame.with_columns(pl.lit(span.label).alias("period")).select(COACH_COLUMNS)
     label = catalog.dimensions[rep].label
     return Scorecard(frame, span, metric, funnel, label, minimum, plan.warnings)
@@ -237,6 +237,7 @@ def _impact(
     funnel: Funnel,
     drivers: list[Metric],
     rep: str,
+    minimum: int,
 ) -> pl.DataFrame:
     """Won deals and result gained if the rep's step or activity matched the team median, and the
     top quartile's median of each item."""
@@ -280,8 +281,9 @@ def _impact(
             continue
         team_total = wide[column].sum()
         team_ratio = team["__result"] / team_total if team_total else None
+        # The rep's own result per unit only over enough units: 1 lead and $1M won is no rate.
         per_unit = (
-            pl.when(pl.col("value") > 0)
+            pl.when(pl.col("value") >= minimum)
             .then(pl.col("__result") / pl.col("value"))
             .otherwise(pl.lit(team_ratio, pl.Float64))
         )

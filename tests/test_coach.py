@@ -80,6 +80,12 @@ def test_gaps_turned_into_result():
     assert cat["calls_made"]["impact_result"] is None  # above the median: no gap
 
 
+def test_an_activity_over_few_units_is_valued_at_the_teams_ratio():
+    # --min-sample 7: Bob's 6 calls are too few for his own 2000 / 6, so the team's 10000 won / 24 calls
+    bob = items(coach("Bob", "-p", "2025-Q1", "--min-sample", "7"))
+    assert bob["calls_made"]["impact_result"] == pytest.approx(2 * 10000 / 24)
+
+
 def test_a_rate_from_few_deals_is_not_ranked():
     # n >= 4 to rank: Bob's Lead -> Demo (n = 3) is left out of the median: median(0.8, 0.75)
     bob = items(coach("Bob", "-p", "2025-Q1", "--min-sample", "4"))
