@@ -18,11 +18,12 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
+from salescode.basis import basis_period, planning_workspace
 from salescode.catalog import Catalog
 from salescode.engine import ReportRequest, plan_metrics, run_windows
 from salescode.errors import SalescodeError
 from salescode.periods import Period
-from salescode.plan import PlanRequest, basis_period, plan_period, planning_workspace, target_metric
+from salescode.plan import PlanRequest, plan_period, target_metric
 from salescode.workspace import Workspace, require_dimensions
 
 ALLOCATION_COLUMNS = (
@@ -113,7 +114,7 @@ def allocate(
     if by not in workspace.schemas[metric.source or ""]:
         raise SalescodeError(f"--by {by}: source '{metric.source}' of {metric.name} has no column '{by}'")
     plan = plan_metrics(catalog, ReportRequest(metrics=(metric.name,), by=(by,)), workspace)
-    basis = basis_period(workspace, metric, request, today)
+    basis = basis_period(workspace, metric, request.basis, request.period, today)
     period = plan_period(catalog, request, basis)
     months = _months(period)
     extra = {}

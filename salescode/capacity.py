@@ -20,7 +20,7 @@ from salescode.catalog import Metric
 from salescode.periods import Period
 
 if TYPE_CHECKING:
-    from salescode.plan import Observed
+    from salescode.basis import Observed
 
 
 def _month_number(day: pl.Expr) -> pl.Expr:
@@ -50,13 +50,13 @@ def _months_frame(months: list[Period]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=["month", "first", "following", "share"], orient="row")
 
 
-def current_headcount(headcount: pl.DataFrame, period: Period) -> int:
+def on_team(headcount: pl.DataFrame, period: Period) -> list[str]:
     """Reps on the team at the start of the period (hired by then, not gone before it)."""
     assert period.start is not None
-    on_team = (pl.col("hired") <= period.start) & (
+    present = (pl.col("hired") <= period.start) & (
         pl.col("left").is_null() | (pl.col("left") >= period.start)
     )
-    return headcount.filter(on_team).height
+    return headcount.filter(present)[headcount.columns[0]].cast(pl.String).to_list()
 
 
 def productivity(observed: Observed, ramp_months: int) -> tuple[float | None, int]:

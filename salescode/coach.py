@@ -24,12 +24,13 @@ from datetime import date
 
 import polars as pl
 
+from salescode.basis import planning_workspace
 from salescode.catalog import Agg, Catalog, Direction, Funnel, Grain, Level, Metric, MetricKind, did_you_mean
 from salescode.engine import ReportRequest, latest_period, plan_metrics, run_windows
 from salescode.errors import SalescodeError
 from salescode.funnel import choose_funnel, reach_query, require_funnel_dimensions
 from salescode.periods import Period
-from salescode.plan import plan_drivers, planning_workspace, target_metric
+from salescode.plan import plan_drivers, target_metric
 from salescode.workspace import metric_closure
 
 Z = 1.959963984540054  # the 97.5th percentile of the normal distribution: 95% intervals

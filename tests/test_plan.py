@@ -200,6 +200,36 @@ def test_capacity_from_ramped_rep_months():
     assert rows["hires_needed"]["required"] == math.ceil((70 / 9 - 2) / (5 / 6))
 
 
+def test_a_plan_per_rep_for_each_reps_share_at_their_own_ratios():
+    # On the team on 2025-04-01: Ann and Bob (Cat left). Their shares of the basis result 4000 + 2000:
+    # Ann 2/3 -> 13333.33, Bob 1/3 -> 6666.67. A rep's requirement: their target x volume / result.
+    result = run(
+        "plan", "-c", str(PLAN), "-t", "won_revenue=20000", "--basis", "2025-Q1", "--by", "rep", "-f", "csv"
+    )
+    assert result.exit_code == 0, result.stderr
+    rows = {(r["rep"], r["item"]): r for r in csv.DictReader(result.stdout.splitlines())}
+    assert {rep for rep, _ in rows} == {"Ann", "Bob"}
+    assert list(next(iter(rows.values())))[:3] == ["period", "basis", "rep"]
+    expected = {
+        ("Ann", "won_revenue"): 20000 * 2 / 3,
+        ("Ann", "Won"): 20000 * 2 / 3 * 2 / 4000,  # 2 won deals for 4000 -> 6.67
+        ("Ann", "Lead"): 20000 * 2 / 3 * 5 / 4000,  # 16.67
+        ("Ann", "calls_made"): 20000 * 2 / 3 * 10 / 4000,  # 33.33
+        ("Bob", "Lead"): 20000 / 3 * 3 / 2000,  # 10
+        ("Bob", "calls_made"): 20000 / 3 * 6 / 2000,  # 20
+    }
+    for key, value in expected.items():
+        assert float(rows[key]["required"]) == pytest.approx(value), key
+    assert rows["Bob", "Lead"]["observed"] == str(1 / 3)  # Bob's own Lead -> Demo
+    assert not any(item in {"reps_needed", "hires_needed"} for _, item in rows)
+
+
+def test_a_plan_per_rep_only_by_rep():
+    result = run("plan", "-c", str(PLAN), "-t", "won_revenue=100", "--by", "region")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --by region: a plan breaks down per rep only (--by rep)")
+
+
 def test_default_periods_on_the_sample_data():
     result = run("plan", "--target", "won_revenue=7500000", "--format", "csv", "--as-of", "2026-01-15")
     assert result.exit_code == 0, result.stderr

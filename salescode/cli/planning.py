@@ -105,7 +105,8 @@ def plan(
         typer.Option(
             "--by",
             "-b",
-            help="With --allocate: the recipients, a dimension (default: planning.rep, i.e. reps).",
+            help="--by rep: a plan per rep, for the rep's share of the basis result, at the rep's own "
+            "ratios. With --allocate: the recipients, a dimension (default: reps).",
             metavar="DIM",
             show_default=False,
         ),
@@ -146,9 +147,11 @@ def plan(
       salescode plan --target won_revenue=7500000 --period 2026-Q1
       salescode plan --target won_revenue=7500000 --assume win_rate=0.30 --assume avg_deal_size=+10%
       salescode plan --target won_revenue=30000000 --period 2026 --basis 2025
-      salescode plan --target won_revenue=7500000 --format csv > plan.csv
+      salescode plan --target won_revenue=7500000 --by rep --format csv > plan_per_rep.csv
       salescode plan --target won_revenue=7500000 --allocate --weights potential=0.7,history=0.3 -o quotas.csv
     """
+    from dataclasses import replace
+
     from salescode.chain import parse_assumption
     from salescode.errors import SalescodeError
     from salescode.plan import PlanRequest, build_plan, parse_target
@@ -177,10 +180,15 @@ def plan(
                 quotas = allocate_quotas(spec, request, by or spec.planning.rep, shares, today=today)
             _write_allocation(spec, quotas, dest)
             return
-        if weights or by:
-            raise SalescodeError(f"{'--weights' if weights else '--by'} applies to --allocate")
+        if weights:
+            raise SalescodeError("--weights applies to --allocate")
+        if by and by != spec.planning.rep:
+            raise SalescodeError(
+                f"--by {by}: a plan breaks down per rep only (--by {spec.planning.rep}); "
+                f"--allocate --by {by} splits a target by {by}"
+            )
         with progress("Planning…"):
-            result = build_plan(spec, request, today=today)
+            result = build_plan(spec, replace(request, by_rep=bool(by)), today=today)
         for warning in result.warnings:
             warn(warning)
         _write_plan(spec, result, dest, request.assumptions)
@@ -248,7 +256,12 @@ def _write_plan(
         f"Run-rate: the basis volume scaled to {result.period.label}'s working days; Gap = required - "
         f"run-rate (negative: the current pace is enough). Per rep: over {heads}.",
     ]
-    view = PlanView(title, styles, links, notes)
+    if result.by:
+        notes[0] = (
+            f"Required: for the {spec.dimensions[result.by].label.lower()}'s share of the target (their "
+            "share of the basis result), at their own ratios (Ratio: observed → a what-if's value)."
+        )
+    view = PlanView(title, styles, links, notes, result.by)
 
     def human(out: Any) -> None:
         if dest.format == "markdown":

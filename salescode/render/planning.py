@@ -35,6 +35,7 @@ class PlanView:
     styles: dict[str, MetricStyle]  # per item: how its volumes read
     link_styles: dict[str, MetricStyle]  # per link: how its ratio reads
     notes: list[str] = field(default_factory=list)
+    by: str | None = None  # the rep column of a plan per rep
 
 
 def _volume(value: float | None, style: MetricStyle) -> str:
@@ -108,11 +109,14 @@ def _plan_table(rows: list[dict], view: PlanView, hidden: set[str]) -> Table:
         header = PLAN_HEADERS[i]
         left = header in ("Item", "Link", "Status")
         table.add_column(header, justify="left" if left else "right", no_wrap=header != "Item")
-    kind = None
+    section = None
     for row in rows:
-        if row["kind"] != kind:
-            kind = row["kind"]
-            table.add_row(Text(KIND_TITLES.get(kind, kind), style="bold underline"))
+        kind = KIND_TITLES.get(row["kind"], row["kind"])
+        # A plan per rep: one set of sections per rep, named after the rep.
+        title = f"{row[view.by]} — {kind}" if view.by else kind
+        if title != section:
+            section = title
+            table.add_row(Text(title, style="bold underline"))
         cells = plan_cells(row, view)
         status = Text(cells[-1], style="" if cells[-1] in ("ok", "") else "yellow")
         table.add_row(*[status if i == len(cells) - 1 else cells[i] for i in shown])
@@ -136,9 +140,14 @@ def write_plan_table(frame: pl.DataFrame, console: Console, view: PlanView) -> N
 
 def write_plan_markdown(frame: pl.DataFrame, out: IO[str], view: PlanView) -> None:
     out.write(f"## {view.title}\n\n")
-    rows = [[KIND_TITLES.get(row["kind"], row["kind"]), *plan_cells(row, view)] for row in frame.to_dicts()]
-    headers = ["Section", *PLAN_HEADERS]
-    write_markdown(rows, headers, out, right={2, 3, 4, 5, 6, 7, 8, 10, 11})
+    lead = [view.by] if view.by else []
+    rows = [
+        [*(str(row[c]) for c in lead), KIND_TITLES.get(row["kind"], row["kind"]), *plan_cells(row, view)]
+        for row in frame.to_dicts()
+    ]
+    headers = [*(c.capitalize() for c in lead), "Section", *PLAN_HEADERS]
+    right = {2, 3, 4, 5, 6, 7, 8, 10, 11}
+    write_markdown(rows, headers, out, right={i + len(lead) for i in right})
     for note in view.notes:
         out.write(f"\n{note}\n")
 
