@@ -156,7 +156,7 @@ def _potential_query(workspace: Workspace, source: str, value: str, by: str) -> 
         if column not in workspace.schemas[source]:
             raise SalescodeError(f"planning.potential: source '{source}' has no column '{column}'")
     return (
-        workspace.frames[source]
+        workspace.frame(source, [value, by])
         .group_by(pl.col(by).cast(pl.String))
         .agg(pl.col(value).cast(pl.Float64).sum().alias("potential"))
     )

@@ -21,6 +21,8 @@ from salescode.funnel import funnel_date_columns, open_funnel, reach_query, requ
 from salescode.periods import Period, grain_period, months_of, parse_period, previous_period, range_period
 from salescode.workspace import Workspace
 
+TEAM = "\x1fteam"  # the team's unit, apart from any rep's name
+
 
 def resolve_basis(text: str | None, latest: date, week_start: str) -> Period | None:
     """last-N-months/quarters/years: N whole periods ending with the one holding `latest`;
@@ -41,9 +43,9 @@ def resolve_basis(text: str | None, latest: date, week_start: str) -> Period | N
 
 @dataclass
 class Observed:
-    """What a plan reads from the data: one row per rep (and per month), columns per chain item."""
+    """What a plan reads from the data: the team's and each rep's totals of every chain item."""
 
-    units: pl.DataFrame  # `__unit` (team, rep or month) and one column per chain item
+    units: pl.DataFrame  # `__unit` (TEAM or a rep) and one column per chain item
     drivers: list[Metric]  # the drivers whose sources could be read by rep
     rep_months: pl.DataFrame | None  # per rep and basis month: the result, for capacity
     headcount: pl.DataFrame | None  # rep, hired, left
@@ -119,19 +121,24 @@ def observe(
     )
     basis = basis_period(workspace, metric, basis_text, period, today)
     months = months_of(basis)
-    windows: dict[str, Period | None] = {"basis": basis} | {f"m{i}": m for i, m in enumerate(months)}
+    windows: dict[str, Period | None] = {"basis": basis}
     # run_windows collects any extra lazy queries with its own, in the same collect_all.
-    extra = {"reach\x1fbasis": reach_query(workspace, funnel, basis, by)}
-    if headcount and rep:
-        left = pl.col(headcount.left) if headcount.left else pl.lit(None, pl.Date)
-        extra["headcount"] = workspace.frames[headcount.source].select(
-            pl.col(rep), pl.col(headcount.hired).alias("hired"), left.alias("left")
+    extra = {"reach": reach_query(workspace, funnel, basis, by)}
+    if headcount and rep:  # capacity: the result per rep and month, and who was on the team when
+        windows |= {f"m{i}": m for i, m in enumerate(months)}
+        hired, left = headcount.hired, headcount.left
+        extra["headcount"] = workspace.frame(
+            headcount.source, [rep, hired, *([left] if left else [])]
+        ).select(
+            pl.col(rep),
+            pl.col(hired).alias("hired"),
+            (pl.col(left) if left else pl.lit(None, pl.Date)).alias("left"),
         )
     wide, frames = run_windows(plan, windows, ["basis"], extra)
     stages = len(funnel.stages)
     units = _units(wide, frames, metric, drivers, by, stages)
     rep_months = None
-    if rep:
+    if headcount and rep:
         rep_months = wide.select(
             pl.col(rep), *(pl.col(f"{metric.name}\x1fm{i}").alias(str(i)) for i in range(len(months)))
         )
@@ -177,25 +184,22 @@ def _units(
     by: tuple[str, ...],
     stages: int,
 ) -> pl.DataFrame:
-    """Team and per-rep chain quantities: the team is the sum over reps (every quantity is a count
-    or a sum, so it adds up over reps)."""
-
-    def quantities(window: str) -> pl.DataFrame:
-        reach = frames[f"reach\x1f{window}"].select(
-            *by, *(pl.col(f"reached\x1f{i}").cast(pl.Float64).alias(stage_column(i)) for i in range(stages))
-        )
-        values = wide.select(
-            *by,
-            pl.col(f"{metric.name}\x1f{window}").alias(RESULT),
-            *(pl.col(f"{m.name}\x1f{window}").alias(m.name) for m in drivers),
-        )
-        if not by:
-            return pl.concat([values, reach], how="horizontal")
-        return values.join(reach, on=list(by), how="full", coalesce=True, nulls_equal=True).fill_null(0.0)
-
-    basis = quantities("basis")
+    """Team and per-rep chain quantities in the basis: the team is the sum over reps (every
+    quantity is a count or a sum, so it adds up over reps)."""
+    reach = frames["reach"].select(
+        *by, *(pl.col(f"reached\x1f{i}").cast(pl.Float64).alias(stage_column(i)) for i in range(stages))
+    )
+    values = wide.select(
+        *by,
+        pl.col(f"{metric.name}\x1fbasis").alias(RESULT),
+        *(pl.col(f"{m.name}\x1fbasis").alias(m.name) for m in drivers),
+    )
+    if by:
+        basis = values.join(reach, on=list(by), how="full", coalesce=True, nulls_equal=True).fill_null(0.0)
+    else:
+        basis = pl.concat([values, reach], how="horizontal")
     numbers = [c for c in basis.columns if c not in by]
-    team = basis.select(pl.lit("team").alias("__unit"), *(pl.col(c).sum() for c in numbers))
+    team = basis.select(pl.lit(TEAM).alias("__unit"), *(pl.col(c).sum() for c in numbers))
     if not by:  # no rep dimension: no range
         return team
     reps = basis.select(pl.col(by[0]).cast(pl.String).fill_null("(none)").alias("__unit"), *numbers)

@@ -23,7 +23,7 @@ from datetime import date
 
 import polars as pl
 
-from salescode.basis import observe
+from salescode.basis import TEAM, observe
 from salescode.catalog import Agg, Catalog, Funnel, Grain, Level, Metric, MetricKind, did_you_mean
 from salescode.chain import (
     RESULT,
@@ -167,9 +167,9 @@ def build_plan(catalog: Catalog, request: PlanRequest, *, today: date) -> PlanRe
     team = on_team(observed.headcount, period) if observed.headcount is not None else None
     headcount = len(team) if team is not None else None
     rows = Rows(links, metric, funnel, observed.drivers, period, basis)
-    units = frame.filter(pl.col("__unit") != "team")
+    units = frame.filter(pl.col("__unit") != TEAM)
     if not request.by_rep:
-        plan_rows = rows.of(frame.filter(pl.col("__unit") == "team").row(0, named=True), units, headcount)
+        plan_rows = rows.of(frame.filter(pl.col("__unit") == TEAM).row(0, named=True), units, headcount)
         plan_rows += capacity_rows(
             observed, metric, period, request.target, catalog.planning.ramp_months, minimum
         )
