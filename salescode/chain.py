@@ -64,14 +64,13 @@ class Link:
     numerator: str  # the ratio people read (avg deal size, a conversion, calls per deal)
     denominator: str
     divides: bool  # required(item) = required(of) / ratio (else x ratio)
-    label: str
 
 
 def stage_column(i: int) -> str:
     return f"__reached{i}"
 
 
-def chain_links(funnel: Funnel, drivers: list[Metric], target: Metric) -> list[Link]:
+def chain_links(funnel: Funnel, drivers: list[Metric]) -> list[Link]:
     """The links from the result back to the top of the funnel, then out to each driver."""
     stages = [stage.name for stage in funnel.stages]
     last = len(stages) - 1
@@ -83,7 +82,6 @@ def chain_links(funnel: Funnel, drivers: list[Metric], target: Metric) -> list[L
             RESULT,
             stage_column(last),
             True,
-            f"{target.label} per deal reaching {stages[last]}",
         )
     ]
     for k in range(last, 0, -1):
@@ -96,7 +94,6 @@ def chain_links(funnel: Funnel, drivers: list[Metric], target: Metric) -> list[L
                 stage_column(k),
                 stage_column(k - 1),
                 True,
-                f"{stages[k - 1]} → {stages[k]} conversion",
             )
         )
     links += [
@@ -107,7 +104,6 @@ def chain_links(funnel: Funnel, drivers: list[Metric], target: Metric) -> list[L
             m.name,
             stage_column(0),
             False,
-            f"{m.label} per deal reaching {stages[0]}",
         )
         for m in drivers
     ]

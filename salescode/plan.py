@@ -156,9 +156,9 @@ def build_plan(catalog: Catalog, request: PlanRequest, *, today: date) -> PlanRe
     metric = target_metric(catalog, request.metric)
     funnel = choose_funnel(catalog, catalog.planning.funnel)
     drivers = [m for m in plan_drivers(catalog, metric) if m.name != metric.name]
-    check_assumptions(chain_links(funnel, drivers, metric), request.assumptions)
+    check_assumptions(chain_links(funnel, drivers), request.assumptions)
     observed = observe(catalog, metric, funnel, drivers, request.basis, request.period, today)
-    links = chain_links(funnel, observed.drivers, metric)
+    links = chain_links(funnel, observed.drivers)
     assumptions = check_assumptions(links, request.assumptions)
     basis = observed.basis
     period = plan_period(catalog, request, basis)

@@ -122,6 +122,23 @@ def test_round_trip_on_the_sample_data_against_the_csv_files():
             assert row["required"] == pytest.approx(row["basis_value"], rel=1e-9), item
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("win_rate=0.30", ("win_rate", 0.30, False)),
+        ("win_rate=30%", ("win_rate", 0.30, False)),  # a value written as a percent
+        ("avg_deal_size=+10%", ("avg_deal_size", 0.10, True)),
+        ("Demo->Proposal = -5%", ("Demo->Proposal", -0.05, True)),
+        ("calls_made=12", ("calls_made", 12.0, False)),
+    ],
+)
+def test_assumptions_are_read(text: str, expected: tuple):
+    from salescode.chain import parse_assumption
+
+    found = parse_assumption(text)
+    assert (found.link, found.value, found.relative) == pytest.approx(expected)
+
+
 def test_what_if_win_rate_scales_every_step_to_the_assumed_overall_conversion():
     # observed win rate: Won / Lead = 4 / 12 = 1/3; assumed 0.5 -> each of the 2 steps x sqrt(1.5)
     rows = q1("--assume", "win_rate=0.5")
