@@ -137,10 +137,11 @@ Windows = dict[str, Period | None]  # window key -> the period it covers (None: 
 
 
 def run_windows(
-    plan: Plan, windows: Windows, present: list[str], targets: dict[str, pl.LazyFrame]
+    plan: Plan, windows: Windows, present: list[str], extra: dict[str, pl.LazyFrame]
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
     """Every needed metric for every window, in one collect: a wide frame (a row per group present
-    in the `present` windows, a column `<metric>\x1f<window>` each), and the target frames."""
+    in the `present` windows, a column `<metric>\x1f<window>` each), and the `extra` queries
+    collected with them (the targets, or what a plan or coaching page reads besides), by name."""
     workspace, needed, by = plan.workspace, plan.needed, plan.by
     queries = {
         source: _source_query(
@@ -154,7 +155,7 @@ def run_windows(
         **{("source", name): q for name, q in queries.items()},
         **{("funnel", key): q for key, q in conversions.items()},
         **{("check", name): q for name, q in checks.items()},
-        **{("target", name): q for name, q in targets.items()},
+        **{("extra", name): q for name, q in extra.items()},
     }
     frames = dict(zip(named, _collect(workspace, list(named.values())), strict=True))
     workspace.raise_on_repeated_keys({name: frames["check", name] for name in checks})
@@ -167,7 +168,7 @@ def run_windows(
             )
     wide = _combine(workspace, aggregated, needed, by, list(windows))
     wide = _compute_dependent(wide, needed, list(windows))
-    return wide, {name: frames["target", name] for name in targets}
+    return wide, {name: frames["extra", name] for name in extra}
 
 
 def evaluate(
