@@ -5,8 +5,12 @@ from salescode.catalog.model import (
     LEVEL_ORDER,
     ZERO_WHEN_EMPTY,
     Agg,
+    Bonus,
     Catalog,
+    Clawback,
     ColumnType,
+    Compensation,
+    CompPlan,
     Conversion,
     CurrencyConversion,
     Dimension,
@@ -25,12 +29,20 @@ from salescode.catalog.model import (
     Potential,
     ReaderSettings,
     Source,
+    Spif,
     Target,
     TargetFile,
+    Tier,
 )
 from salescode.catalog.parse import did_you_mean, load_catalog, parse_catalog
 
 __all__ = [
+    "Bonus",
+    "Clawback",
+    "CompPlan",
+    "Compensation",
+    "Spif",
+    "Tier",
     "CATEGORIES",
     "LEVEL_ORDER",
     "Agg",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 
@@ -284,6 +286,74 @@ class Planning:
 
 
 @dataclass(frozen=True, slots=True)
+class Tier:
+    """From an attainment (a fraction of quota, inclusive) upwards, credit pays this rate."""
+
+    start: Decimal
+    rate: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Bonus:
+    """A fixed amount for reaching a value of a metric in the period."""
+
+    label: str
+    metric: str
+    at_least: float
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Spif:
+    """An extra rate on the credit of matching rows (focus products) and/or a date window."""
+
+    label: str
+    rate: Decimal
+    filter: str | None = None
+    start: date | None = None
+    end: date | None = None  # exclusive (the day after `to:`)
+
+
+@dataclass(frozen=True, slots=True)
+class Clawback:
+    """Commission reversed, in the period of the churn, when a won account churns within N days."""
+
+    churn_date: str  # a date column of the credit metric's source (after its joins)
+    within_days: int
+    rate: Decimal | None = None  # None: the plan's on-target rate
+
+
+@dataclass(frozen=True, slots=True)
+class CompPlan:
+    """A compensation plan for the reps of some groups (roles), in force from a date."""
+
+    name: str
+    label: str
+    groups: tuple[str, ...]  # values of Compensation.group that the plan applies to
+    credit: str  # the metric commission is paid on (a sum, e.g. won revenue)
+    tiers: tuple[Tier, ...]  # ascending; the first starts at 0
+    quota: str | None = None  # the metric holding each rep's quota (tiers need it)
+    effective_from: date | None = None  # None: from the beginning
+    retroactive: bool = False  # True: the tier reached pays on all credit; else marginal brackets
+    monthly_cap: Decimal | None = None  # the most commission + SPIFs pay per month of the period
+    bonuses: tuple[Bonus, ...] = ()
+    spifs: tuple[Spif, ...] = ()
+    clawback: Clawback | None = None
+
+    @property
+    def on_target_rate(self) -> Decimal:
+        """The rate of the tier just below 100% attainment (neither accelerated nor decelerated)."""
+        return [tier.rate for tier in self.tiers if tier.start < 1][-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Compensation:
+    rep: str  # the dimension a statement is for
+    group: str  # the column that chooses a rep's plan (e.g. role)
+    plans: dict[str, CompPlan]
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     path: Path
     name: str
@@ -296,6 +366,7 @@ class Catalog:
     targets: tuple[TargetFile, ...] = ()
     funnels: dict[str, Funnel] = field(default_factory=dict)
     planning: Planning = field(default_factory=Planning)
+    compensation: Compensation | None = None
 
     def metric_time(self, metric: Metric) -> str | None:
         """The time column a simple metric is filtered on (its own, else its source's)."""

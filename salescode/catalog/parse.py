@@ -36,6 +36,7 @@ from salescode.catalog.model import (
     Target,
     TargetFile,
 )
+from salescode.catalog.plans import check_compensation, parse_compensation, plan_expressions
 from salescode.catalog.yamlsafe import YamlProblem, load_yaml
 from salescode.errors import CatalogError
 
@@ -57,6 +58,7 @@ _TOP_KEYS = {
     "targets",
     "funnels",
     "planning",
+    "compensation",
 }
 _PLANNING_KEYS = {"funnel", "rep", "headcount", "potential", "ramp_months", "min_sample"}
 _SOURCE_KEYS = {
@@ -355,6 +357,7 @@ def _build(raw: Any, source: Path, problems: _Problems) -> Catalog | None:
             top.get("funnels"), "funnels", lambda n, d, p: _funnel(n, d, p, problems)
         ),
         planning=_planning(top.get("planning"), problems),
+        compensation=parse_compensation(top.get("compensation"), problems),
     )
 
 
@@ -836,6 +839,7 @@ def _cross_check(catalog: Catalog, problems: _Problems) -> None:
         )
     need_source(planning.headcount and planning.headcount.source, "planning.headcount.source")
     need_source(planning.potential and planning.potential.source, "planning.potential.source")
+    check_compensation(catalog, problems)
     _check_cycles(
         {m.name: m.inputs for m in metrics.values()}, "metrics", "is computed from itself", problems
     )
@@ -906,3 +910,7 @@ def _check_expressions(catalog: Catalog, problems: _Problems) -> None:
                 error = compile_sql(stage.filter)[1]
                 if error:
                     problems.add(f"funnels.{funnel.name}.stages[{i}].filter", error)
+    for path, text in plan_expressions(catalog):
+        error = compile_sql(text)[1]
+        if error:
+            problems.add(path, error)
