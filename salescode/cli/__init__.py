@@ -6,7 +6,14 @@ holds one group of commands, registered on the app when imported here.
 
 from __future__ import annotations
 
-from salescode.cli import cache, catalog, funnels, planning, scorecard  # noqa: F401 - registers the commands
+from salescode.cli import (  # noqa: F401 - registers the commands
+    cache,
+    catalog,
+    funnels,
+    performance,
+    planning,
+    scorecard,
+)
 from salescode.cli.common import app
 
 __all__ = ["app", "main"]
