@@ -112,6 +112,8 @@ def plan_segments(compensation: Compensation, period: Period) -> list[Period]:
     start, end = period.start, period.end
     cuts = sorted({p.effective_from for p in compensation.plans.values() if p.effective_from} - {None})
     bounds = [start, *(day for day in cuts if start < day < end), end]
+    if len(bounds) == 2:
+        return [period]
     return [Period(a, b, f"{a}..{b - timedelta(days=1)}") for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
