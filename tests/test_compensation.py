@@ -292,7 +292,7 @@ def test_json_and_markdown():
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)
     assert rows[-1] == {
-        **{key: None for key in rows[-1]},
+        **dict.fromkeys(rows[-1]),
         "period": "2025-09",
         "kind": "team_total",
         "amount": 458.03,
@@ -357,77 +357,78 @@ def problems(section: str) -> str:
     ("plan", "message"),
     [
         (
-            "{applies_to: [AE], credit: won_revenue, rate: 0.1, bonus: 5}",
+            "credit: won_revenue, rate: 0.1, bonus: 5",
             "compensation.plans.p.bonus: unknown key (did you mean 'bonuses'?)",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue}",
+            "credit: won_revenue",
             "compensation.plans.p: give either rate (one commission rate) or tiers",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue, rate: 0.1, tiers: [{from: 0, rate: 0.1}]}",
+            "credit: won_revenue, rate: 0.1, tiers: [{from: 0, rate: 0.1}]",
             "give either rate",
         ),
         (
-            "{applies_to: [AE], credit: won_rev, rate: 0.1}",
+            "credit: won_rev, rate: 0.1",
             "compensation.plans.p.credit: unknown metric 'won_rev' (did you mean 'won_revenue'?)",
         ),
         (
-            "{applies_to: [AE], credit: deals_won, rate: 0.1}",
+            "credit: deals_won, rate: 0.1",
             "compensation.plans.p.credit: 'deals_won' is not a sum over a source",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue, rate: -0.1}",
+            "credit: won_revenue, rate: -0.1",
             "compensation.plans.p.rate: expected a number of at least 0, got -0.1",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue, rate: 0.1, effective_from: 2025-09-15}",
+            "credit: won_revenue, rate: 0.1, effective_from: 2025-09-15",
             "compensation.plans.p.effective_from: 2025-09-15 is not the first day of a month",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue, rate: 0.1, effective_from: soon}",
+            "credit: won_revenue, rate: 0.1, effective_from: soon",
             "compensation.plans.p.effective_from: expected a date written YYYY-MM-DD, got 'soon'",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue, quota: quota, tiers: [{from: 0.2, rate: 0.1}, {from: 1, rate: 0.2}]}",
+            "credit: won_revenue, quota: quota, tiers: [{from: 0.2, rate: 0.1}, {from: 1, rate: 0.2}]",
             "compensation.plans.p.tiers[0].from: the first tier starts at 0",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue, quota: quota, tiers: [{from: 0, rate: 0.1}, {from: 1, rate: 0.2}, {from: 1, rate: 0.3}]}",
+            "credit: won_revenue, quota: quota, "
+            "tiers: [{from: 0, rate: 0.1}, {from: 1, rate: 0.2}, {from: 1, rate: 0.3}]",
             "compensation.plans.p.tiers[2].from: 1 must be above the tier before (1)",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue, tiers: [{from: 0, rate: 0.1}, {from: 1, rate: 0.2}]}",
+            "credit: won_revenue, tiers: [{from: 0, rate: 0.1}, {from: 1, rate: 0.2}]",
             "compensation.plans.p.quota: required with tiers",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue, rate: 0.1, spifs: [{rate: 0.02}]}",
+            "credit: won_revenue, rate: 0.1, spifs: [{rate: 0.02}]",
             "compensation.plans.p.spifs[0]: a SPIF needs a filter (e.g. focus products) or a date window",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue, rate: 0.1, spifs: [{rate: 0.02, filter: 'product = '}]}",
+            "credit: won_revenue, rate: 0.1, spifs: [{rate: 0.02, filter: 'product = '}]",
             "compensation.plans.p.spifs[0].filter:",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue, rate: 0.1, spifs: [{rate: 0.02, from: 2025-09-30, to: 2025-09-01}]}",
+            "credit: won_revenue, rate: 0.1, spifs: [{rate: 0.02, from: 2025-09-30, to: 2025-09-01}]",
             "compensation.plans.p.spifs[0].to: 2025-09-01 is before from: 2025-09-30",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue, rate: 0.1, clawback: {churn_date: churn_date, within_days: 0}}",
+            "credit: won_revenue, rate: 0.1, clawback: {churn_date: churn_date, within_days: 0}",
             "compensation.plans.p.clawback.within_days: expected a whole number of days (1 or more)",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue, rate: 0.1, bonuses: [{metric: deal_won, at_least: 2, amount: 100}]}",
+            "credit: won_revenue, rate: 0.1, bonuses: [{metric: deal_won, at_least: 2, amount: 100}]",
             "compensation.plans.p.bonuses[0].metric: unknown metric 'deal_won' (did you mean 'deals_won'?)",
         ),
         (
-            "{applies_to: [AE], credit: won_revenue, rate: 0.1, monthly_cap: lots}",
+            "credit: won_revenue, rate: 0.1, monthly_cap: lots",
             "compensation.plans.p.monthly_cap: expected a number, got 'lots'",
         ),
     ],
 )
 def test_plan_validation(plan, message):
-    assert message in problems(f"compensation:\n  plans:\n    p: {plan}\n")
+    assert message in problems(f"compensation:\n  plans:\n    p: {{applies_to: [AE], {plan}}}\n")
 
 
 def test_two_plans_for_one_group_from_the_same_date():
