@@ -12,15 +12,16 @@ Rules (README "salescode leaderboard"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 
 import polars as pl
 
-from salescode.catalog import Catalog, Direction, Grain, Level, Metric, MetricKind, did_you_mean
-from salescode.engine import ReportRequest, evaluate
+from salescode.catalog import Agg, Catalog, Direction, Grain, Level, Metric, MetricKind, did_you_mean
+from salescode.engine import CURRENT, PREVIOUS, ReportRequest, latest_period, plan_metrics, run_windows
 from salescode.errors import SalescodeError
-from salescode.periods import Period
+from salescode.periods import Period, comparison_period
+from salescode.workspace import metric_closure
 
 LEADERBOARD_COLUMNS = (
     "metric",
@@ -86,45 +87,74 @@ def _volume_metric(catalog: Catalog, metric: Metric, name: str | None) -> Metric
     return None
 
 
+def _presence_metrics(catalog: Catalog, names: tuple[str, ...]) -> dict[str, Metric]:
+    """A row count per simple metric the ranked ones read, on the same time column: a group is
+    on a period's board when it has rows in that period (as in `report`), counted per window."""
+    counts = {}
+    for name in metric_closure(catalog, names):
+        metric = catalog.metrics[name]
+        if metric.kind is MetricKind.SIMPLE:
+            counts[f"__rows_{name}"] = replace(
+                metric,
+                name=f"__rows_{name}",
+                agg=Agg.COUNT,
+                expr=None,
+                filter=None,
+                time=catalog.metric_time(metric),
+                target=None,
+            )
+    return counts
+
+
 def build_leaderboard(catalog: Catalog, request: LeaderboardRequest, *, today: date) -> Leaderboard:
-    """Rank the groups on the metric, in one engine run (the period and the one before)."""
+    """Rank the groups on the metric for the period and the one before, in one engine run.
+
+    Each period's ranks are among the groups present in that period, so a rep who has left
+    still counts in the ranks of the period before, as that period's board showed them.
+    """
     metric = choose_metric(catalog, request.metric)
     volume = _volume_metric(catalog, metric, request.volume)
     names = tuple(dict.fromkeys([metric.name, *([volume.name] if volume else [])]))
-    report = evaluate(
-        catalog,
-        ReportRequest(metrics=names, by=(request.by,), period=request.period, grain=request.grain),
-        today=today,
-    )
+    presence = _presence_metrics(catalog, names)
+    full = replace(catalog, metrics={**catalog.metrics, **presence})
+    plan = plan_metrics(full, ReportRequest(metrics=(*names, *presence), by=(request.by,)), None)
+    period = request.period or latest_period(plan.workspace, plan.needed, request.grain, today)
+    previous, partial = comparison_period(period, "previous", today, catalog.week_start)
+    # A period under way counts its rows up to today, and is compared with as many days before it.
+    counted = Period(period.start, partial + timedelta(days=1), period.label) if partial else period
+    wide, _ = run_windows(plan, {CURRENT: counted, PREVIOUS: previous}, [CURRENT, PREVIOUS], {})
+
+    def present(window: str) -> pl.Expr:
+        if not presence:  # a conversion: the funnel's groups
+            return pl.col(f"{metric.name}\x1f{window}").is_not_null()
+        return pl.any_horizontal(pl.col(f"{name}\x1f{window}").fill_null(0) > 0 for name in presence)
+
+    def column(name: str | None, window: str) -> pl.Expr:
+        return pl.col(f"{name}\x1f{window}") if name else pl.lit(None, pl.Float64)
+
     by = request.by
-    values = report.frame.filter(pl.col("metric") == metric.name).select(by, "value", "previous")
-    if volume is not None:
-        volumes = report.frame.filter(pl.col("metric") == volume.name).select(
-            by, pl.col("value").alias("volume"), pl.col("previous").alias("__previous_volume")
-        )
-        values = values.join(volumes, on=by, how="left", nulls_equal=True)
-    else:
-        values = values.with_columns(
-            pl.lit(None, pl.Float64).alias(c) for c in ("volume", "__previous_volume")
-        )
-    frame = rank_groups(
-        values, by, metric.direction is Direction.LOWER, volume is not None, request.min_volume
-    )
-    frame = frame.with_columns(
-        pl.lit(metric.name).alias("metric"),
-        pl.lit(report.period.label).alias("period"),
-        pl.lit(report.previous.label if report.previous else None, pl.String).alias("previous_period"),
-    ).select(*LEADERBOARD_COLUMNS[:3], by, *LEADERBOARD_COLUMNS[3:])
-    return Leaderboard(
-        frame,
-        metric,
-        volume,
-        request.min_volume,
+    values = wide.select(
         by,
-        report.period,
-        report.previous,
-        report.warnings,
-        report.partial,
+        column(metric.name, CURRENT).alias("value"),
+        pl.when(present(PREVIOUS)).then(column(metric.name, PREVIOUS)).alias("previous"),
+        column(volume.name if volume else None, CURRENT).alias("volume"),
+        column(volume.name if volume else None, PREVIOUS).alias("__previous_volume"),
+        present(CURRENT).alias("__present"),
+    )
+    lower = metric.direction is Direction.LOWER
+    frame = rank_groups(values, by, lower, volume is not None, request.min_volume)
+    frame = (
+        frame.filter(pl.col("__present"))
+        .drop("__present")
+        .with_columns(
+            pl.lit(metric.name).alias("metric"),
+            pl.lit(period.label).alias("period"),
+            pl.lit(previous.label if previous else None, pl.String).alias("previous_period"),
+        )
+    )
+    frame = frame.select(*LEADERBOARD_COLUMNS[:3], by, *LEADERBOARD_COLUMNS[3:])
+    return Leaderboard(
+        frame, metric, volume, request.min_volume, by, period, previous, plan.warnings, partial
     )
 
 
@@ -142,14 +172,15 @@ def rank_groups(
         # "min": ties share the best rank (competition ranking); groups not kept get no rank.
         return pl.when(keep).then(score).rank(method="min", descending=not lower).cast(pl.Int64)
 
-    now, before = eligible("value", "volume"), eligible("previous", "__previous_volume")
+    now = eligible("value", "volume") & pl.col("__present")
+    before = eligible("previous", "__previous_volume")
     change = pl.col("value") - pl.col("previous")
     frame = values.with_columns(
         rank(pl.col("value"), now).alias("rank"),
         rank(pl.col("previous"), before).alias("previous_rank"),
         change.alias("change"),
         rank(change, now & before).alias("improvement_rank"),
-        pl.when(pl.col("value").is_null())
+        pl.when(pl.col("value").is_null() | ~pl.col("__present"))
         .then(pl.lit(NO_VALUE))
         .when(now)
         .then(pl.lit(RANKED))
