@@ -25,21 +25,28 @@ per-rep aggregates. Rules (README "Compensation plans"):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import polars as pl
 
 from salescode.catalog import Catalog, Compensation, CompPlan, Grain, Metric, did_you_mean
+from salescode.commission import (
+    Line,
+    cents,
+    clawback_name,
+    overlap,
+    segment_lines,
+    spif_name,
+    window_key,
+)
 from salescode.engine import ReportRequest, Windows, date_columns, latest_period, plan_metrics, run_windows
 from salescode.errors import SalescodeError
 from salescode.periods import Period
 from salescode.targets import month_labels
 from salescode.workspace import Workspace, metric_closure
 
-CENT = Decimal("0.01")
 PAYOUT_COLUMNS = (
     "period",
     "kind",
@@ -55,24 +62,6 @@ PAYOUT_COLUMNS = (
     "rate",
     "amount",
 )
-KINDS = ("line", "total", "team_total")
-
-
-@dataclass(frozen=True)
-class Line:
-    """One statement line: a component with its basis, rate and amount."""
-
-    rep: str
-    group: str
-    plan: str
-    start: date
-    end: date  # last day, inclusive
-    component: str  # commission | spif | cap | bonus | clawback
-    detail: str
-    amount: Decimal
-    basis: Decimal | None = None
-    rate: Decimal | None = None
-    attainment: Decimal | None = None
 
 
 @dataclass
@@ -87,13 +76,6 @@ class Payout:
     team_total: Decimal | None  # None with --rep (one statement is not the team)
     warnings: list[str] = field(default_factory=list)
     partial: date | None = None  # the period is under way: figures run to this day
-
-
-def cents(value: float | Decimal | None) -> Decimal:
-    """Money to the cent, half up (None is nothing: 0)."""
-    if value is None:
-        return Decimal(0).quantize(CENT)
-    return Decimal(repr(value) if isinstance(value, float) else value).quantize(CENT, ROUND_HALF_UP)
 
 
 def plan_in_force(compensation: Compensation, group: str | None, day: date) -> CompPlan | None:
@@ -117,27 +99,8 @@ def plan_segments(compensation: Compensation, period: Period) -> list[Period]:
     return [Period(a, b, f"{a}..{b - timedelta(days=1)}") for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
-def _key(period: Period | None) -> str | None:
-    return None if period is None else f"{period.start}..{period.end}"
-
-
-def _overlap(segment: Period, start: date | None, end: date | None) -> Period | None:
-    lo = max(segment.start, start) if start else segment.start
-    hi = min(segment.end, end) if end else segment.end
-    assert lo is not None and hi is not None
-    return Period(lo, hi, "") if lo < hi else None
-
-
 def _and(*conditions: str | None) -> str:
     return " AND ".join(f"({c})" for c in conditions if c)
-
-
-def _spif_name(plan: CompPlan, index: int) -> str:
-    return f"__spif_{plan.name}_{index}"
-
-
-def _clawback_name(plan: CompPlan) -> str:
-    return f"__clawback_{plan.name}"
 
 
 def _plan_metrics(catalog: Catalog, compensation: Compensation) -> dict[str, Metric]:
@@ -147,8 +110,8 @@ def _plan_metrics(catalog: Catalog, compensation: Compensation) -> dict[str, Met
     for plan in compensation.plans.values():
         credit = catalog.metrics[plan.credit]
         for i, spif in enumerate(plan.spifs):
-            extra[_spif_name(plan, i)] = replace(
-                credit, name=_spif_name(plan, i), filter=_and(credit.filter, spif.filter) or None, target=None
+            extra[spif_name(plan, i)] = replace(
+                credit, name=spif_name(plan, i), filter=_and(credit.filter, spif.filter) or None, target=None
             )
         if plan.clawback:
             close = catalog.metric_time(credit)
@@ -159,8 +122,8 @@ def _plan_metrics(catalog: Catalog, compensation: Compensation) -> dict[str, Met
                 )
             churn, days = plan.clawback.churn_date, plan.clawback.within_days
             within = f"{churn} >= {close} AND {churn} <= {close} + INTERVAL '{days} days'"
-            extra[_clawback_name(plan)] = replace(
-                credit, name=_clawback_name(plan), filter=_and(credit.filter, within), time=churn, target=None
+            extra[clawback_name(plan)] = replace(
+                credit, name=clawback_name(plan), filter=_and(credit.filter, within), time=churn, target=None
             )
     return extra
 
@@ -193,7 +156,7 @@ def compute_payout(catalog: Catalog, period: Period | None, *, today: date, rep:
     partial = today if period.end > today + timedelta(days=1) else None
     segments = plan_segments(compensation, period)
     windows = _windows(compensation, segments, partial)
-    wide, _ = run_windows(plan, windows, [_key(s) for s in segments if _key(s) in windows], {})
+    wide, _ = run_windows(plan, windows, [window_key(s) for s in segments if window_key(s) in windows], {})
     warnings: list[str] = []
     statements = _statements(full, compensation, wide, segments, warnings)
     if rep is not None:
@@ -204,7 +167,7 @@ def compute_payout(catalog: Catalog, period: Period | None, *, today: date, rep:
             )
         statements = {rep: statements[rep]}
     totals = {name: sum((line.amount for line in lines), Decimal(0)) for name, lines in statements.items()}
-    team_total = None if rep else sum(totals.values(), Decimal(0)).quantize(CENT)
+    team_total = None if rep else sum(totals.values(), Decimal(0))
     frame = _frame(period, statements, totals, team_total)
     return Payout(frame, period, compensation.group, statements, totals, team_total, warnings, partial)
 
@@ -231,15 +194,15 @@ def _windows(compensation: Compensation, segments: list[Period], partial: date |
     end = partial + timedelta(days=1) if partial else None
     windows: Windows = {}
     for segment in segments:
-        counted = _overlap(segment, None, end)
+        counted = overlap(segment, None, end)
         if counted is None:
             continue
-        windows[_key(segment)] = counted
+        windows[window_key(segment)] = counted
         for plan in compensation.plans.values():
             for spif in plan.spifs:
-                span = _overlap(counted, spif.start, spif.end)
+                span = overlap(counted, spif.start, spif.end)
                 if span is not None:
-                    windows[_key(_overlap(segment, spif.start, spif.end))] = span
+                    windows[window_key(overlap(segment, spif.start, spif.end))] = span
     return windows
 
 
@@ -259,7 +222,7 @@ def _statements(
         for segment in segments:
             assert segment.start is not None
             plan = plan_in_force(compensation, group, segment.start)
-            column = f"{plan.credit}\x1f{_key(segment)}" if plan else None
+            column = f"{plan.credit}\x1f{window_key(segment)}" if plan else None
             if plan is None or column not in row:  # no plan, or a segment after today
                 if plan is None and name is not None:
                     unpaid["no plan"].append(f"{name} ({group or 'no ' + group_col})")
@@ -268,8 +231,8 @@ def _statements(
                 if row[column]:
                     unpaid["no rep"].append(f"{cents(row[column])} ({group or 'no ' + group_col})")
                 continue
-            lines = _segment_lines(plan, row, segment, str(name), str(group), unpaid["no quota"])
-            quota = row[f"{plan.quota}\x1f{_key(segment)}"] if plan.quota else None
+            lines = segment_lines(plan, row, segment, str(name), str(group), unpaid["no quota"])
+            quota = row[f"{plan.quota}\x1f{window_key(segment)}"] if plan.quota else None
             # A rep with neither credit nor quota nor anything to pay (say, an account of a rep who
             # left churning now, outside the clawback window) has no statement for the segment.
             if row[column] or quota or any(item.amount for item in lines):
@@ -283,120 +246,6 @@ def _statements(
         listed = ", ".join(dict.fromkeys(unpaid["no quota"]))
         warnings.append(f"no quota (or 0) for {listed}: all credit paid at the on-target rate, without tiers")
     return statements
-
-
-def _percent(fraction: Decimal) -> str:
-    return f"{(fraction * 100).normalize():f}%"
-
-
-def _segment_lines(
-    plan: CompPlan, row: dict, segment: Period, rep: str, group: str, no_quota: list[str]
-) -> list[Line]:
-    """The lines one plan pays a rep over one segment."""
-    key = _key(segment)
-    assert segment.start is not None and segment.end is not None
-    last = segment.end - timedelta(days=1)
-
-    def line(component: str, detail: str, amount: Decimal, **numbers: Decimal | None) -> Line:
-        assert segment.start is not None
-        return Line(rep, group, plan.name, segment.start, last, component, detail, amount, **numbers)
-
-    credit = cents(row[f"{plan.credit}\x1f{key}"])
-    quota = cents(row[f"{plan.quota}\x1f{key}"]) if plan.quota else Decimal(0)
-    attainment = credit / quota if quota else None
-    lines = _commission(plan, credit, quota, attainment, line, f"{rep} ({segment.label})", no_quota)
-    for i, spif in enumerate(plan.spifs):
-        window = _overlap(segment, spif.start, spif.end)
-        basis = cents(row.get(f"{_spif_name(plan, i)}\x1f{_key(window)}")) if window else Decimal(0)
-        if basis:  # a SPIF the rep sold nothing under is left off the statement
-            lines.append(line("spif", spif.label, _money(basis * spif.rate), basis=basis, rate=spif.rate))
-    if plan.monthly_cap is not None:
-        months = len(month_labels(segment) or ())
-        cap = plan.monthly_cap * months
-        earned = sum((item.amount for item in lines), Decimal(0))
-        if earned > cap:
-            detail = f"commission and SPIFs capped at {cap} ({months} × {plan.monthly_cap} a month)"
-            lines.append(line("cap", detail, cap - earned, basis=earned))
-    for bonus in plan.bonuses:
-        value = row.get(f"{bonus.metric}\x1f{key}")
-        reached = value is not None and value >= bonus.at_least
-        shown = "no value" if value is None else f"{value:g}"
-        detail = (
-            f"{bonus.label}: {shown} ({'reached' if reached else 'not reached'}, needs {bonus.at_least:g})"
-        )
-        basis = None if value is None else Decimal(repr(value))
-        lines.append(line("bonus", detail, bonus.amount.quantize(CENT) if reached else cents(0), basis=basis))
-    if plan.clawback:
-        basis = cents(row[f"{_clawback_name(plan)}\x1f{key}"])
-        if basis:
-            rate = plan.clawback.rate if plan.clawback.rate is not None else plan.on_target_rate
-            detail = f"won deals whose account churned within {plan.clawback.within_days} days"
-            lines.append(line("clawback", detail, -_money(basis * rate), basis=basis, rate=rate))
-    return lines
-
-
-def _commission(
-    plan: CompPlan,
-    credit: Decimal,
-    quota: Decimal,
-    attainment: Decimal | None,
-    line: Callable[..., Line],
-    who: str,
-    no_quota: list[str],
-) -> list[Line]:
-    """Commission on the credit: one line per tier reached (marginal), or one line."""
-    tiers = plan.tiers
-    if len(tiers) == 1:
-        return [
-            line(
-                "commission",
-                "on all credit",
-                _money(credit * tiers[0].rate),
-                basis=credit,
-                rate=tiers[0].rate,
-                attainment=attainment,
-            )
-        ]
-    if not quota:
-        if credit:
-            no_quota.append(who)
-        rate = plan.on_target_rate
-        return [
-            line("commission", "no quota: on-target rate", _money(credit * rate), basis=credit, rate=rate)
-        ]
-    # Compare credit with start x quota rather than a rounded attainment: exactly 100% is exact.
-    reached = [i for i, tier in enumerate(tiers) if credit >= tier.start * quota][-1]
-    if plan.retroactive:
-        rate = tiers[reached].rate
-        detail = f"tier {reached + 1} (from {_percent(tiers[reached].start)}), retroactive on all credit"
-        return [
-            line("commission", detail, _money(credit * rate), basis=credit, rate=rate, attainment=attainment)
-        ]
-    lines = []
-    for i in range(reached + 1):
-        low = tiers[i].start * quota
-        high = tiers[i + 1].start * quota if i + 1 < len(tiers) else None
-        part = (credit if high is None else min(credit, high)) - low
-        span = (
-            f"{_percent(tiers[i].start)}–{_percent(tiers[i + 1].start)}"
-            if high is not None
-            else f"{_percent(tiers[i].start)}+"
-        )
-        lines.append(
-            line(
-                "commission",
-                f"tier {i + 1}: {span} of quota",
-                _money(part * tiers[i].rate),
-                basis=part,
-                rate=tiers[i].rate,
-                attainment=attainment,
-            )
-        )
-    return lines
-
-
-def _money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, ROUND_HALF_UP)
 
 
 def _frame(
