@@ -57,14 +57,16 @@ def _basis(row: dict, currency: str) -> str:
     return f"{row['basis']:,.4g}" if row["component"] == "bonus" else money(row["basis"], currency)
 
 
-def _statement_rows(lines: list[dict], currency: str) -> list[list[str]]:
-    rows = []
+def _statement_rows(lines: list[dict], currency: str, total: float | None) -> list[list[str]]:
+    """The lines under a heading per plan segment (plan and dates), then the total."""
+    rows, segment = [], None
     for row in lines:
+        if (row["plan"], row["start"], row["end"]) != segment:
+            segment = (row["plan"], row["start"], row["end"])
+            rows.append(["", f"{row['plan']}: {row['start']} – {row['end']}", "", "", "", ""])
         attainment = EMPTY if row["attainment"] is None else f"{row['attainment']:.1%}"
         rows.append(
             [
-                f"{row['start']} – {row['end']}",
-                row["plan"],
                 row["component"],
                 row["detail"],
                 attainment if row["component"] == "commission" else "",
@@ -73,10 +75,11 @@ def _statement_rows(lines: list[dict], currency: str) -> list[list[str]]:
                 money(row["amount"], currency),
             ]
         )
+    rows.append(["total", "", "", "", "", money(total, currency)])
     return rows
 
 
-_STATEMENT_HEADERS = ["Dates", "Plan", "Component", "Detail", "Attainment", "Basis", "Rate", "Amount"]
+_STATEMENT_HEADERS = ["Component", "Detail", "Attainment", "Basis", "Rate", "Amount"]
 
 
 def _summary(frame: pl.DataFrame, view: PayoutView) -> tuple[list[str], list[list[str]]]:
@@ -127,11 +130,8 @@ def write_payout_table(frame: pl.DataFrame, console: Console, view: PayoutView) 
     if not view.summary_only:
         for total, lines in _statements(frame):
             title = f"{total['rep']} ({_cell(total['group'])}) — {view.title}"
-            rows = [
-                *_statement_rows(lines, view.currency),
-                ["", "", "total", "", "", "", "", money(total["amount"], view.currency)],
-            ]
-            console.print(simple_table(title, _STATEMENT_HEADERS, rows, 4))
+            rows = _statement_rows(lines, view.currency, total["amount"])
+            console.print(simple_table(title, _STATEMENT_HEADERS, rows, 2))
     headers, rows = _summary(frame, view)
     console.print(simple_table(f"Payouts — {view.title}", headers, rows, 2))
     note = reconciliation(frame, view.currency)
@@ -143,11 +143,8 @@ def write_payout_markdown(frame: pl.DataFrame, out: IO[str], view: PayoutView) -
     if not view.summary_only:
         for total, lines in _statements(frame):
             out.write(f"## {total['rep']} ({_cell(total['group'])}) — {view.title}\n\n")
-            rows = [
-                *_statement_rows(lines, view.currency),
-                ["", "", "**total**", "", "", "", "", f"**{money(total['amount'], view.currency)}**"],
-            ]
-            write_markdown(rows, _STATEMENT_HEADERS, out, right={4, 5, 6, 7})
+            rows = _statement_rows(lines, view.currency, total["amount"])
+            write_markdown(rows, _STATEMENT_HEADERS, out, right={2, 3, 4, 5})
             out.write("\n")
     out.write(f"## Payouts — {view.title}\n\n")
     headers, rows = _summary(frame, view)
