@@ -110,7 +110,7 @@ def segment_lines(
         basis = cents(row[f"{clawback_name(plan)}\x1f{key}"])
         if basis:
             rate = plan.clawback.rate if plan.clawback.rate is not None else plan.on_target_rate
-            detail = f"won deals whose account churned within {plan.clawback.within_days} days of the win"
+            detail = f"account churned within {plan.clawback.within_days} days of the win"
             lines.append(line("clawback", detail, -money(basis * rate), basis=basis, rate=rate))
     return lines
 

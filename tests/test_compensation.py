@@ -202,14 +202,14 @@ def test_clawback_after_the_payout_period():
     assert lines(rows, "ann") == [
         ("commission", "tier 1: 0%–50% of quota", Decimal("0.00")),
         ("bonus", "Two deals: 0 (not reached, needs 2)", Decimal("0.00")),
-        ("clawback", "won deals whose account churned within 90 days of the win", Decimal("-40.00")),
+        ("clawback", "account churned within 90 days of the win", Decimal("-40.00")),
     ]
     assert totals(rows) == {"ann": Decimal("-40.00")}
     # November: A3 churned 11-30: D3 (81 days) and D4 (88 days) are reversed, D9 (102 days) is not:
     # (1300.00 + 200.00) x 10% = -150.00. bob has no quota and no credit in November.
     rows, _ = payout(CATALOG, "--period", "2025-11")
     assert [r for r in lines(rows, "bob") if r[0] == "clawback"] == [
-        ("clawback", "won deals whose account churned within 90 days of the win", Decimal("-150.00"))
+        ("clawback", "account churned within 90 days of the win", Decimal("-150.00"))
     ]
     assert totals(rows) == {"bob": Decimal("-150.00")}
     clawback = [r for r in payout(CATALOG, "--period", "2025-11")[0] if r["component"] == "clawback"]

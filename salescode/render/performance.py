@@ -197,7 +197,9 @@ def _board(frame: pl.DataFrame, view: LeaderboardView) -> tuple[list[str], list[
 
 
 def _improved(frame: pl.DataFrame, view: LeaderboardView) -> tuple[list[str], list[list[str]]]:
-    best = frame.filter(pl.col("improvement_rank").is_not_null()).sort(["improvement_rank", view.by])
+    # Only those that got better: a smaller fall is not an improvement.
+    better = pl.col("change") < 0 if view.style.direction == "lower" else pl.col("change") > 0
+    best = frame.filter(pl.col("improvement_rank").is_not_null() & better).sort(["improvement_rank", view.by])
     headers = ["#", view.by_label, "Change", "Previous", "Value", "Rank"]
     rows = [
         [
