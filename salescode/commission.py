@@ -96,7 +96,7 @@ def segment_lines(
         earned = sum((item.amount for item in lines), Decimal(0))
         if earned > cap:
             detail = f"commission and SPIFs capped at {cap} ({months} × {plan.monthly_cap} a month)"
-            lines.append(line("cap", detail, cap - earned, basis=earned))
+            lines.append(line("cap", detail, money(cap - earned), basis=earned))
     for bonus in plan.bonuses:
         value = row.get(f"{bonus.metric}\x1f{key}")
         reached = value is not None and value >= bonus.at_least
@@ -105,7 +105,7 @@ def segment_lines(
             f"{bonus.label}: {shown} ({'reached' if reached else 'not reached'}, needs {bonus.at_least:g})"
         )
         basis = None if value is None else Decimal(repr(value))
-        lines.append(line("bonus", detail, bonus.amount.quantize(CENT) if reached else cents(0), basis=basis))
+        lines.append(line("bonus", detail, money(bonus.amount) if reached else cents(0), basis=basis))
     if plan.clawback:
         basis = cents(row[f"{clawback_name(plan)}\x1f{key}"])
         if basis:
@@ -143,7 +143,8 @@ def _commission(
         rate = plan.on_target_rate
         return [line("commission", "no quota: on-target rate", money(credit * rate), basis=credit, rate=rate)]
     # Compare credit with start x quota rather than a rounded attainment: exactly 100% is exact.
-    reached = [i for i, tier in enumerate(tiers) if credit >= tier.start * quota][-1]
+    # (Credit below 0, after credit notes, stays in the first tier and pays back at its rate.)
+    reached = max((i for i, tier in enumerate(tiers) if credit >= tier.start * quota), default=0)
     if plan.retroactive:
         rate = tiers[reached].rate
         detail = f"tier {reached + 1} (from {_percent(tiers[reached].start)}), retroactive on all credit"

@@ -217,22 +217,25 @@ def _statements(
     statements: dict[str, list[Line]] = {}
     unpaid: dict[str, list[str]] = {"no rep": [], "no plan": [], "no quota": []}
     rep_col, group_col = compensation.rep, compensation.group
+    credits = dict.fromkeys(plan.credit for plan in compensation.plans.values())
     for row in wide.sort([rep_col, group_col], nulls_last=True).to_dicts():
         name, group = row[rep_col], row[group_col]
         for segment in segments:
             assert segment.start is not None
+            key = window_key(segment)
+            if name is None:  # rows without a rep: nobody to pay (their group, if any, has no say)
+                credit = sum(row.get(f"{c}\x1f{key}") or 0 for c in credits)
+                if credit:
+                    unpaid["no rep"].append(f"{cents(credit)} in {segment.label}")
+                continue
             plan = plan_in_force(compensation, group, segment.start)
-            column = f"{plan.credit}\x1f{window_key(segment)}" if plan else None
+            column = f"{plan.credit}\x1f{key}" if plan else None
             if plan is None or column not in row:  # no plan, or a segment after today
-                if plan is None and name is not None:
+                if plan is None:
                     unpaid["no plan"].append(f"{name} ({group or 'no ' + group_col})")
                 continue
-            if name is None:
-                if row[column]:
-                    unpaid["no rep"].append(f"{cents(row[column])} ({group or 'no ' + group_col})")
-                continue
             lines = segment_lines(plan, row, segment, str(name), str(group), unpaid["no quota"])
-            quota = row[f"{plan.quota}\x1f{window_key(segment)}"] if plan.quota else None
+            quota = row[f"{plan.quota}\x1f{key}"] if plan.quota else None
             # A rep with neither credit nor quota nor anything to pay (say, an account of a rep who
             # left churning now, outside the clawback window) has no statement for the segment.
             if row[column] or quota or any(item.amount for item in lines):

@@ -4,6 +4,7 @@ The fixture (deals won unless noted):
   ann (AE): D1 600.00 Core 09-05, D2 400.00 Focus 09-20 (account A2), D7 800.00 08-10, D8 500.00 06-01 (A2)
   bob (AE): D3 1300.00 Core 09-10, D4 200.00 Focus 09-03, D5 300.00 Lost 09-12, D9 700.00 08-20 (all A3)
   sam (SDR): D6 250.25 09-12
+  no rep: D10 99.00 09-25
   quotas: ann 1000 in Aug, Sep, Oct; bob 0 in Aug, 1000 in Sep; sam 500 in Sep
   churn: A2 on 2025-10-15 (D2 25 days after its close; D8 136 days), A3 on 2025-11-30 (D3 81 days,
   D4 88 days, D9 102 days)
@@ -98,7 +99,8 @@ def test_september_statements_to_the_cent():
     assert lines(rows, "sam") == [("commission", "on all credit", Decimal("25.03"))]
     assert totals(rows) == {"ann": Decimal("183.00"), "bob": Decimal("250.00"), "sam": Decimal("25.03")}
     assert team_total(rows) == Decimal("458.03")  # 183.00 + 250.00 + 25.03
-    assert stderr == ""
+    # D10 (99.00, won 09-25) has no rep: nobody is paid for it, and stderr says so
+    assert stderr == "warning: credit without a rep is not paid: 99.00 in 2025-09\n"
 
 
 def test_statement_lines_carry_basis_rate_and_attainment():
@@ -180,6 +182,36 @@ def test_cap_reached(tmp_path):
     rows, _ = payout(catalog, "--period", "2025-Q3")
     assert totals(rows)["bob"] == Decimal("255.00")
     assert not [line for line in lines(rows, "bob") if line[0] == "cap"]
+
+
+def test_spifs_by_product_only_and_by_dates_only(tmp_path):
+    catalog = with_plans(
+        tmp_path,
+        """compensation:
+  plans:
+    ae:
+      applies_to: [AE]
+      credit: won_revenue
+      rate: 0.10
+      spifs:
+        - {label: Focus, filter: "product = 'Focus'", rate: 0.02}
+        - {label: Late September, from: 2025-09-10, rate: 0.01}
+""",
+    )
+    rows, _ = payout(catalog, "--period", "2025-09")
+    # Focus at any date: ann D2 400.00 -> 8.00, bob D4 200.00 -> 4.00.
+    # From 09-10 on, any product: ann D2 400.00 (09-20) -> 4.00 (D1 closed 09-05);
+    # bob D3 1300.00 (09-10, the first day counts) -> 13.00 (D4 closed 09-03).
+    assert [line for line in lines(rows, "ann") if line[0] == "spif"] == [
+        ("spif", "Focus", Decimal("8.00")),
+        ("spif", "Late September", Decimal("4.00")),
+    ]
+    assert [line for line in lines(rows, "bob") if line[0] == "spif"] == [
+        ("spif", "Focus", Decimal("4.00")),
+        ("spif", "Late September", Decimal("13.00")),
+    ]
+    # one rate on all credit: ann 1000.00 x 10% + 12.00, bob 1500.00 x 10% + 17.00
+    assert totals(rows) == {"ann": Decimal("112.00"), "bob": Decimal("167.00")}
 
 
 def test_zero_quota_pays_the_on_target_rate_with_a_warning():
