@@ -161,8 +161,9 @@ def build_leaderboard(catalog: Catalog, request: LeaderboardRequest, *, today: d
 def rank_groups(
     values: pl.DataFrame, by: str, lower: bool, has_volume: bool, min_volume: float
 ) -> pl.DataFrame:
-    """Ranks, previous ranks and improvement ranks over a frame of by, value, previous, volume and
-    __previous_volume; ordered by rank (the unranked last), then by name."""
+    """Ranks, previous ranks and improvement ranks over a frame of by, value, previous, volume,
+    __previous_volume and __present (on this period's board; the current ranks are among those);
+    ordered by rank (the unranked last), then by name."""
 
     def eligible(value: str, volume: str) -> pl.Expr:
         ok = pl.col(value).is_not_null()
@@ -180,7 +181,7 @@ def rank_groups(
         rank(pl.col("previous"), before).alias("previous_rank"),
         change.alias("change"),
         rank(change, now & before).alias("improvement_rank"),
-        pl.when(pl.col("value").is_null() | ~pl.col("__present"))
+        pl.when(pl.col("value").is_null())
         .then(pl.lit(NO_VALUE))
         .when(now)
         .then(pl.lit(RANKED))
