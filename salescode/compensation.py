@@ -152,8 +152,9 @@ def compute_payout(catalog: Catalog, period: Period | None, *, today: date, rep:
             f"--period {period.label}: payouts are for whole months (a month, a quarter, a year or "
             "a range of months such as 2025-07..2025-09), as quotas are monthly"
         )
-    assert period.end is not None
-    partial = today if period.end > today + timedelta(days=1) else None
+    assert period.start is not None and period.end is not None
+    # A period holding today is paid to date (as `report` counts it), a later one as it stands.
+    partial = today if period.start <= today < period.end - timedelta(days=1) else None
     segments = plan_segments(compensation, period)
     windows = _windows(compensation, segments, partial)
     wide, _ = run_windows(plan, windows, [window_key(s) for s in segments if window_key(s) in windows], {})

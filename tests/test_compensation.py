@@ -295,6 +295,18 @@ def test_plan_change_mid_period_splits_it(tmp_path):
     assert team_total(rows) == Decimal("430.03")
 
 
+def test_a_month_under_way_is_paid_to_date():
+    result = run(
+        "payout", "--catalog", str(CATALOG), "--as-of", "2025-09-15", "--period", "2025-09", "-f", "csv"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "note: 2025-09 is not over: its figures run to 2025-09-15" in result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    # to 09-15: ann has D1 600.00 only (D2 closes 09-20): 500 x 5% + 100 x 10% = 35.00, one deal, no
+    # SPIF; bob D3 + D4 = 1500.00: 150.00 and two deals, 100.00; sam 25.03 (D6, 09-12).
+    assert totals(rows) == {"ann": Decimal("35.00"), "bob": Decimal("250.00"), "sam": Decimal("25.03")}
+
+
 def test_totals_reconcile_and_a_second_run_is_identical():
     first = run("payout", "--catalog", str(CATALOG), *AS_OF, "--period", "2025-Q3", "--format", "csv")
     second = run("payout", "--catalog", str(CATALOG), *AS_OF, "--period", "2025-Q3", "--format", "csv")
