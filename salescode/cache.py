@@ -102,13 +102,13 @@ class Cache:
                 entry.unlink(missing_ok=True)
 
 
-def unique_marker(entry: Path, key: str) -> Path:
-    """The file that records that an entry's `key` column holds no value twice.
+def passed_marker(entry: Path, check: str) -> Path:
+    """The file that records that an entry's data passed a check ('fields', 'unique deal_id').
 
-    Checking a declared key costs a pass over the column on every run; the entry's data never
-    changes, so once a run has found the key unique the marker lets later runs skip the check.
+    Checks cost a pass over the data on every run; an entry's data never changes, so once a run
+    has passed a check on it the marker lets later runs skip it.
     """
-    return entry.with_name(f"{entry.name}.unique-{_digest(key)}")
+    return entry.with_name(f"{entry.name}.passed-{_digest(check)}")
 
 
 def cache_directory() -> Path:
@@ -126,7 +126,7 @@ def _digest(text: str) -> str:
 def clear(directory: Path) -> tuple[int, int]:
     """Remove every cache entry and its markers; (entries removed, bytes freed)."""
     removed = freed = 0
-    for entry in [*directory.glob("*.parquet"), *directory.glob("*.skip"), *directory.glob("*.unique-*")]:
+    for entry in [*directory.glob("*.parquet"), *directory.glob("*.skip"), *directory.glob("*.passed-*")]:
         try:
             size = entry.stat().st_size
             entry.unlink()

@@ -150,7 +150,7 @@ def run_windows(
         for source in dict.fromkeys(m.source for m in needed if m.source)
     }
     conversions = _conversion_queries(workspace, needed, by, windows)
-    checks = workspace.key_checks([*queries, *(f.source for f in _funnels(workspace.catalog, needed))])
+    checks = workspace.data_checks([*queries, *(f.source for f in _funnels(workspace.catalog, needed))])
     named = {
         **{("source", name): q for name, q in queries.items()},
         **{("funnel", key): q for key, q in conversions.items()},
@@ -158,7 +158,7 @@ def run_windows(
         **{("extra", name): q for name, q in extra.items()},
     }
     frames = dict(zip(named, _collect(workspace, list(named.values())), strict=True))
-    workspace.raise_on_repeated_keys({name: frames["check", name] for name in checks})
+    workspace.raise_on_failed_checks({name: frames["check", name] for name in checks})
     aggregated = {name: frames["source", name] for name in queries}
     for metric in needed:
         if metric.conversion:

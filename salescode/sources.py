@@ -315,6 +315,33 @@ def physical_lines(source: Source, text: bytes | None, separator: str, rows: Ite
     return found
 
 
+def field_count_query(layout: Layout) -> pl.LazyFrame | None:
+    """A one-row frame whose `ok` says whether every line has as many fields as the header.
+
+    polars pads a row with too few fields with empty values, silently; this check, collected with
+    the run, turns such a row into an error (ragged_row_message then names it, on the error path).
+    A line holding a quoted separator counts without its quoted parts; the lines of a quoted field
+    that spans lines are not counted (the CSV reader checks those rows itself). None for
+    spreadsheets, whose sheets are rectangular.
+    """
+    if layout.encoding == "xlsx":
+        return None
+    source = layout.source
+    lines = pl.scan_lines(layout.text if layout.text is not None else source.path)
+    line = pl.col("line")
+    quotes = line.str.count_matches('"', literal=True)
+    # A line starts inside a quoted field when the quotes before it are unbalanced.
+    inside = (quotes.cum_sum() - quotes) % 2 == 1
+    separators = (
+        pl.when(quotes == 0)
+        .then(line.str.count_matches(layout.separator, literal=True))
+        .otherwise(line.str.replace_all(r'"[^"]*"', "").str.count_matches(layout.separator, literal=True))
+    )
+    counted = ~inside & (quotes % 2 == 0) & (line.str.strip_chars() != "")
+    short = counted & (separators + 1 < len(layout.headers))
+    return lines.select((~short.any()).alias("ok"))
+
+
 def ragged_row_message(source: Source, text: bytes | None, separator: str) -> str | None:
     """Name the first row whose field count differs from the header's, or whose quotes do not
     close (the error path only)."""

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import polars as pl
 
-from salescode.cache import Cache, unique_marker
+from salescode.cache import Cache, passed_marker
 from salescode.catalog import Catalog, Metric, MetricKind, did_you_mean
 from salescode.currency import CurrencyRates, currency_rates
 from salescode.errors import CatalogError, SalescodeError, SourceError
@@ -22,6 +22,7 @@ from salescode.expressions import columns_of, sql_expr
 from salescode.sources import (
     Layout,
     bad_value_message,
+    field_count_query,
     inspect_source,
     join_sources,
     ragged_row_message,
@@ -198,12 +199,15 @@ class Workspace:
             .head(50)
         )
 
-    def key_checks(self, sources: Iterable[str]) -> dict[KeyCheck, pl.LazyFrame]:
-        """Whether each key column is unique (collect with the rest of the run): the declared key
-        of each source, and the right side of each of its joins, whose key must be unique even
-        where a query leaves the join out (it would multiply rows where applied)."""
-        checks: dict[tuple[str, str], KeyCheck] = {}  # one per column, whatever makes it a key
+    def data_checks(self, sources: Iterable[str]) -> dict[Check, pl.LazyFrame]:
+        """The checks a run collects with its queries, each a one-row frame whose `ok` is the verdict:
+        that every line of each file has the header's fields, and that each key column is unique:
+        the declared key of each source, and the right side of each of its joins, whose key must
+        be unique even where a query leaves the join out (it would multiply rows where applied)."""
+        checks: dict[tuple[str, str | None], Check] = {}  # one per file and per key column
         for source in sources:
+            for name in (source, *(join.source for join in self.catalog.sources[source].joins)):
+                checks.setdefault((name, None), Check(name))
             key = self.catalog.sources[source].key
             if key:
                 if key not in self.scanned[source].collect_schema():
@@ -211,59 +215,71 @@ class Workspace:
                         f"sources.{source}.key: no column '{key}' in {self.layouts[source].where()}"
                         f"{did_you_mean(key, self.columns(source))}"
                     )
-                checks[source, key] = KeyCheck(source, key)
+                checks[source, key] = Check(source, key)
             for join in self.catalog.sources[source].joins:
-                checks.setdefault((join.source, join.right_on), KeyCheck(join.source, join.right_on, source))
+                checks.setdefault((join.source, join.right_on), Check(join.source, join.right_on, source))
+        queries = {check: self._check_query(check) for check in checks.values() if not self._passed(check)}
+        return {check: query for check, query in queries.items() if query is not None}
+
+    def _check_query(self, check: Check) -> pl.LazyFrame | None:
+        if check.key is None:
+            return field_count_query(self.layouts[check.source])
         # Distinct hashes prove distinct values; a repeated hash (a repeated value, or in theory a
-        # collision) is looked into by raise_on_repeated_keys, on the error path only. Hashing is
+        # collision) is looked into by raise_on_failed_checks, on the error path only. Hashing is
         # about half the cost of finding the repeated rows themselves.
-        return {
-            check: self.scanned[check.source].select(
-                (pl.col(check.key).hash().n_unique() == pl.len()).alias("unique")
-            )
-            for check in checks.values()
-            if not self._known_unique(check)
-        }
+        key = pl.col(check.key)
+        return self.scanned[check.source].select((key.hash().n_unique() == pl.len()).alias("ok"))
 
-    def _known_unique(self, check: KeyCheck) -> bool:
+    def _passed(self, check: Check) -> bool:
+        """Passed on this very file before: recorded beside its cache entry."""
         entry = self.cached.get(check.source)
-        return entry is not None and unique_marker(entry, check.key).exists()
+        return entry is not None and passed_marker(entry, check.marker).exists()
 
-    def raise_on_repeated_keys(self, found: dict[KeyCheck, pl.DataFrame]) -> None:
-        """A key that repeats would count a row twice: stop with its value and lines.
-
-        found: the collected key_checks. A key found unique in a cached file is recorded, so that
-        later runs need not check it.
+    def raise_on_failed_checks(self, found: dict[Check, pl.DataFrame]) -> None:
+        """A row with missing fields, or a key that repeats (a row counted twice): stop, naming the
+        line and value. found: the collected data_checks. A check passed on a cached file is
+        recorded, so that later runs need not repeat it.
         """
         for check, verdict in found.items():
-            unique = verdict["unique"][0]
-            repeated = None if unique else self.repeated_keys(check.source, check.key).collect()
-            if repeated is None or not repeated.height:
+            problem = None if verdict["ok"][0] else self._problem(check)
+            if problem is None:
                 if check.source in self.cached:
                     with contextlib.suppress(OSError):  # a cache that cannot be written is skipped
-                        unique_marker(self.cached[check.source], check.key).touch()
+                        passed_marker(self.cached[check.source], check.marker).touch()
                 continue
-            if check.joined_to:
-                consequence = (
-                    f"joining it to '{check.joined_to}' would count rows twice; make '{check.key}' unique"
-                )
-            else:
-                consequence = (
-                    f"a repeated row would be counted twice; remove the duplicates, or drop "
-                    f"sources.{check.source}.key if rows are not unique"
-                )
-            raise SourceError(
-                _repeated_key_message(self.layouts[check.source], check.key, repeated, consequence)
+            raise SourceError(problem)
+
+    def _problem(self, check: Check) -> str | None:
+        """What a failed check found (None: nothing after all, e.g. a hash collision)."""
+        layout = self.layouts[check.source]
+        if check.key is None:
+            return ragged_row_message(layout.source, layout.text, layout.separator)
+        repeated = self.repeated_keys(check.source, check.key).collect()
+        if not repeated.height:
+            return None
+        if check.joined_to:
+            consequence = (
+                f"joining it to '{check.joined_to}' would count rows twice; make '{check.key}' unique"
             )
+        else:
+            consequence = (
+                f"a repeated row would be counted twice; remove the duplicates, or drop "
+                f"sources.{check.source}.key if rows are not unique"
+            )
+        return _repeated_key_message(layout, check.key, repeated, consequence)
 
 
-class KeyCheck(NamedTuple):
-    """A column of a source that must not repeat a value: its declared key, or the key another
-    source joins it on (joined_to)."""
+class Check(NamedTuple):
+    """A check of a source's file: every row has the header's fields (key None), or a column does
+    not repeat a value: its declared key, or the key another source joins it on (joined_to)."""
 
     source: str
-    key: str
+    key: str | None = None
     joined_to: str | None = None
+
+    @property
+    def marker(self) -> str:
+        return "fields" if self.key is None else f"unique {self.key}"
 
 
 def _repeated_key_message(layout: Layout, key: str, repeated: pl.DataFrame, consequence: str) -> str:

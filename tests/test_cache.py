@@ -87,11 +87,12 @@ def test_a_bad_value_in_a_column_no_metric_reads_is_no_error_with_or_without_cac
     assert result.exit_code == 2 and "'n/a' is not a number" in result.stderr
 
 
-def test_a_key_found_unique_is_not_checked_again_until_the_file_changes(workspace):
+def test_checks_passed_are_not_repeated_until_the_file_changes(workspace):
     catalog, cache = workspace
     assert won_revenue(catalog) == "5200"
-    markers = list(cache.glob("*.unique-*"))
-    assert len(markers) == 2  # deals.deal_id and reps.rep (joined), checked once and recorded
+    markers = list(cache.glob("*.passed-*"))
+    # deals.csv: its fields and deal_id; reps.csv (joined): its fields and rep; each checked once
+    assert len(markers) == 4
     assert won_revenue(catalog) == "5200"
     # A repeated key in a new version of the file is found: the marker belongs to the old one.
     deals = catalog.parent / "deals.csv"
@@ -99,7 +100,7 @@ def test_a_key_found_unique_is_not_checked_again_until_the_file_changes(workspac
         handle.write("D1,bob,Won,50,2025-09-01,2025-09-02,0\n")
     result = run("report", "--catalog", str(catalog), "--period", "all", "-m", "won_revenue")
     assert result.exit_code == 2 and "key column 'deal_id' repeats 'D1' (lines 2, 10)" in result.stderr
-    assert sum(marker.exists() for marker in markers) == 1  # only the marker of reps.csv is left
+    assert sum(marker.exists() for marker in markers) == 2  # only the markers of reps.csv are left
 
 
 def test_cache_info_and_clear(workspace):

@@ -897,17 +897,37 @@ def test_ragged_row_with_an_extra_field_names_the_line(tmp_path):
     assert "line 4" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="polars fills a row with too few fields with nulls: '3,cat' is read with amount empty "
-    "(total 31, rows 4) instead of stopping at line 4, a silent null the reader promises never to give",
-)
 def test_ragged_row_with_a_missing_field_names_the_line(tmp_path):
     data = "id,rep,amount\n1,ann,10\n2,bob,20\n3,cat\n4,dan,1\n"
     catalog = write(tmp_path, source() + REP_METRICS, {"s.csv": data})
     message = error(catalog, "--period", "all")
     assert "s.csv" in message
     assert "line 4" in message
+
+
+@pytest.mark.parametrize(
+    "data, line",
+    [
+        # a quoted separator does not count as one; the short row is still found
+        ('id,rep,amount\n1,"ann, jr",10\n2,"bob",20\n3,"cat"\n', 4),
+        # a quoted field spanning lines before the short row
+        ('id,rep,amount\n1,"ann\nsmith",10\n2,bob\n', 4),
+    ],
+)
+def test_row_with_a_missing_field_after_quoted_fields_names_its_line(tmp_path, data, line):
+    catalog = write(tmp_path, source() + REP_METRICS, {"s.csv": data})
+    for cache in ([], ["--no-cache"]):  # found whether or not the file is read from the cache
+        message = error(catalog, "--period", "all", *cache)
+        assert f"line {line} has 2 fields but the header has 3" in message
+
+
+def test_quoted_separators_and_line_breaks_are_not_missing_fields(tmp_path):
+    # rows 1..3 have 3 fields each once quotes are read: 10 + 20 + 5 = 35
+    data = 'id,rep,amount\n1,"ann, jr",10\n2,"bob\n""the builder""",20\n3,",,,",5\n'
+    catalog = write(tmp_path, source() + REP_METRICS, {"s.csv": data})
+    result = run("report", "--catalog", str(catalog), "--period", "all", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert "35" in result.stdout
 
 
 def test_empty_file_is_an_error(tmp_path):
