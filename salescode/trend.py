@@ -44,6 +44,7 @@ class TrendRequest:
     grain: Grain = Grain.MONTH
     rolling: int = 1  # each value covers this many grain periods, ending with its own
     cumulative: bool = False  # each value covers the range from its start
+    count: int = DEFAULT_PERIODS  # without a period: this many grain periods, up to the latest with data
 
 
 @dataclass
@@ -94,7 +95,7 @@ def build_trend(
         last = latest_period(plan.workspace, plan.needed, request.grain, today)
         assert last.end is not None
         first = last
-        for _ in range(DEFAULT_PERIODS - 1):
+        for _ in range(request.count - 1):
             assert first.start is not None
             first = grain_period(first.start - timedelta(days=1), request.grain, week_start)
         assert first.start is not None
