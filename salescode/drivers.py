@@ -6,8 +6,8 @@ equals the report's), then every candidate is paired with the result `lag` perio
 measured by Spearman's rho (with a confidence interval and a permutation p-value) and a Theil-Sen
 slope; Benjamini-Hochberg q-values control the false-discovery rate over all links of the run.
 
-Units where the group has no activity at all (every metric empty or zero: a rep before hiring or
-after leaving) are left out, because pairs of zeros would manufacture a correlation.
+Units where the group has no activity at all (every metric counted over time empty or zero: a rep
+before hiring or after leaving) are left out, because pairs of zeros would manufacture a correlation.
 """
 
 from __future__ import annotations
@@ -177,21 +177,30 @@ def find_drivers(catalog: Catalog, request: DriversRequest, *, today: date) -> D
         workspace=plan.workspace,
     )
     warnings += trend.warnings
-    pairs = _pairs(
-        trend.frame, result, candidates, request.unit, [p.label for p in trend.periods], request.lags
-    )
+    # Activity is judged on the metrics counted over time; a snapshot (the account book as exported)
+    # is the same in every period and would make a rep look active before being hired.
+    dated = [m.name for m in trend.metrics if m.source and catalog.metric_time(m)]
+    labels = [p.label for p in trend.periods]
+    pairs = _pairs(trend.frame, result, candidates, dated, request.unit, labels, request.lags)
     frame = _measure(catalog, pairs, result, candidates, paths, request)
     return Drivers(frame, result, trend.periods, request, warnings)
 
 
 def _pairs(
-    tidy: pl.DataFrame, result: str, metrics: list[str], unit: str, labels: list[str], lags: tuple[int, ...]
+    tidy: pl.DataFrame,
+    result: str,
+    metrics: list[str],
+    dated: list[str],
+    unit: str,
+    labels: list[str],
+    lags: tuple[int, ...],
 ) -> pl.DataFrame:
     """Long frame link, metric, lag, x, y: the metric in period t and the result in t + lag."""
     order = pl.DataFrame({"period": labels, "t": list(range(len(labels)))})
     values = tidy.select("metric", unit, "period", "value").join(order, on="period")
     active = (
-        values.group_by(unit, "t")
+        values.filter(pl.col("metric").is_in(dated) if dated else pl.lit(True))
+        .group_by(unit, "t")
         .agg((pl.col("value").fill_null(0) != 0).any().alias("active"))
         .filter("active")
         .select(unit, "t")

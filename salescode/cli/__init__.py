@@ -7,6 +7,7 @@ holds one group of commands, registered on the app when imported here.
 from __future__ import annotations
 
 from salescode.cli import (  # noqa: F401 - registers the commands
+    analysis,
     cache,
     catalog,
     funnels,
