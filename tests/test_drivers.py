@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import REPO, run
 from test_stats import reference_rho
 
-from conftest import REPO, run
 from salescode.catalog import load_catalog
 from salescode.drivers import drive_paths, parse_lags
 from salescode.errors import SalescodeError
