@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -32,14 +33,18 @@ from salescode.cli.common import (
 if TYPE_CHECKING:
     import polars as pl
 
+    from salescode.catalog import Catalog
     from salescode.output import Destination
+    from salescode.periods import Period
     from salescode.render.analysis import View
 
 why_app = typer.Typer(
-    help="Why results happen: lost deals and discounts.\n\n"
+    help="Why results happen: lost deals, discounts, customer churn and rep attrition.\n\n"
     "\b\nExamples:\n"
     "  salescode why lost --period 2025\n"
-    "  salescode why discounts --format csv > discounts.csv",
+    "  salescode why discounts --format csv > discounts.csv\n"
+    "  salescode why churn --at-risk\n"
+    "  salescode why attrition",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -178,3 +183,240 @@ def drivers(
         title = f"{spec.name} — what drives {label}? ({unit} × {grain.value}, {span})"
         dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         send_view(dest, found.frame, drivers_view(found.frame, title, request.fdr, request.confidence))
+
+
+def _range(spec: Catalog, period: str | None, today: date) -> Period:
+    """The --period of a why report; all the data when it is not given."""
+    return parse_period_option(spec, period or "all", today)
+
+
+@why_app.command("lost")
+def why_lost(
+    catalog: CatalogOption = None,
+    period: RangeOption = None,
+    as_of: AsOfOption = None,
+    by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--by",
+            "-b",
+            help="Break the reasons down by this column of the deals (repeatable). Default: rep, "
+            "product and lead_source, besides the stage lost at.",
+            metavar="COLUMN",
+            show_default=False,
+        ),
+    ] = None,
+    reason: Annotated[str, typer.Option("--reason", help="The deals' column holding the lost reason.")] = (
+        "lost_reason"
+    ),
+    grain: Annotated[
+        GrainOption, typer.Option("--grain", "-g", help="The periods of the share-by-period table.")
+    ] = GrainOption.quarter,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+    append: AppendOption = False,
+    no_header: NoHeaderOption = False,
+    separator: SeparatorOption = None,
+    decimal_comma: DecimalCommaOption = False,
+    escape_formulas: EscapeFormulasOption = True,
+) -> None:
+    """Why deals are lost: reasons by the stage lost at, rep, product, lead source and period,
+    with their share of the lost value and which reasons are growing.
+
+    Over the deals of the first funnel closed at a lost stage in --period (default: all the data).
+    A reason is growing when its share of the lost deals in the later half of the range is at
+    least 5 points above the earlier half. CSV/JSON: one row per breakdown, group and reason.
+
+    \b
+    Examples:
+      salescode why lost                                 # every lost deal in the data
+      salescode why lost --period 2025 --by rep
+      salescode why lost --format csv > lost.csv
+    """
+    from salescode.catalog import Grain
+    from salescode.render.why import lost_view
+    from salescode.why.lost import LostRequest, lost_reasons
+
+    with user_errors():
+        spec = load_catalog_option(catalog)
+        chosen = _range(spec, period, today_or_as_of(as_of))
+        request = LostRequest(chosen, tuple(by) if by else LostRequest.by, reason, Grain(grain.value))
+        with progress("Reading the lost deals…"):
+            found = lost_reasons(spec, request)
+        for warning in found.warnings:
+            warn(warning)
+        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
+        title = f"{spec.name} — why deals are lost ({chosen.label})"
+        send_view(dest, found.frame, lost_view(found.frame, title, spec.currency))
+
+
+@why_app.command("discounts")
+def why_discounts(
+    catalog: CatalogOption = None,
+    period: RangeOption = None,
+    as_of: AsOfOption = None,
+    discount: Annotated[
+        str, typer.Option("--discount", help="The deals' column holding the discount (a fraction: 0.12).")
+    ] = "discount_pct",
+    list_amounts: Annotated[
+        bool,
+        typer.Option(
+            "--list-amounts",
+            help="The deals' amounts are list prices (before discount); by default they are the price "
+            "after discount, as most CRMs record them.",
+        ),
+    ] = False,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+    append: AppendOption = False,
+    no_header: NoHeaderOption = False,
+    separator: SeparatorOption = None,
+    decimal_comma: DecimalCommaOption = False,
+    escape_formulas: EscapeFormulasOption = True,
+) -> None:
+    """Discounts against win rate, deal size and cycle per discount band, rep and product; the
+    reps who buy wins with discounts; and the revenue given away.
+
+    Over the deals of the first funnel closed (won or lost) in --period (default: all the data).
+    A rep buys wins when their average discount on won deals is 5 or more points above the team's
+    and their win rate is no better (over 10 or more closed deals). Revenue given away: list price
+    minus amount over the won deals. CSV/JSON: one row per breakdown and group.
+
+    \b
+    Examples:
+      salescode why discounts
+      salescode why discounts --period 2025 --format markdown > discounts.md
+    """
+    from salescode.render.why import discounts_view
+    from salescode.why.discounts import DiscountRequest, discount_effects
+
+    with user_errors():
+        spec = load_catalog_option(catalog)
+        chosen = _range(spec, period, today_or_as_of(as_of))
+        with progress("Reading the closed deals…"):
+            found = discount_effects(spec, DiscountRequest(chosen, discount, list_amounts=list_amounts))
+        for warning in found.warnings:
+            warn(warning)
+        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
+        title = f"{spec.name} — discounts ({chosen.label})"
+        send_view(dest, found.frame, discounts_view(found.frame, title, spec.currency))
+
+
+MonthsOption = Annotated[
+    int, typer.Option("--months", help="Months of activity to compare before the event.", min=1, metavar="N")
+]
+
+
+@why_app.command("churn")
+def why_churn(
+    catalog: CatalogOption = None,
+    period: RangeOption = None,
+    as_of: AsOfOption = None,
+    months: MonthsOption = 6,
+    meetings: Annotated[
+        str,
+        typer.Option("--meetings", help="The metric that counts meetings (its source and filter are used)."),
+    ] = "meetings_held",
+    accounts: Annotated[str, typer.Option("--accounts", help="The source of accounts.")] = "accounts",
+    at_risk: Annotated[
+        bool,
+        typer.Option("--at-risk", help="Output the at-risk customers (every one) instead of the comparison."),
+    ] = False,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+    append: AppendOption = False,
+    no_header: NoHeaderOption = False,
+    separator: SeparatorOption = None,
+    decimal_comma: DecimalCommaOption = False,
+    escape_formulas: EscapeFormulasOption = True,
+) -> None:
+    """Customer churn and its reasons, the account management in the months before churn against
+    retained customers of the same segment, and the customers at risk now.
+
+    Churned: accounts whose churn_date falls in --period (default: all the data). Over the --months
+    before churn (retained customers: before the reference day, the period's end or the latest
+    activity): the share touched, meetings held per account, accounts without a meeting, and days
+    since the last touch. At risk: customers with no meeting in the window, untouched for at least
+    as long as the churned accounts of their segment. CSV/JSON: one row per segment and group
+    (and churn reason); with --at-risk, one row per account at risk.
+
+    \b
+    Examples:
+      salescode why churn
+      salescode why churn --months 3 --period 2025
+      salescode why churn --at-risk --format csv > at_risk.csv
+    """
+    from salescode.render.why import churn_view
+    from salescode.why.churn import ChurnRequest, churn_report
+
+    with user_errors():
+        spec = load_catalog_option(catalog)
+        today = today_or_as_of(as_of)
+        chosen = _range(spec, period, today)
+        request = ChurnRequest(chosen, accounts=accounts, meetings=meetings, months=months)
+        with progress("Comparing churned and retained accounts…"):
+            found = churn_report(spec, request, today=today)
+        note(f"retained customers measured up to {found.reference}")
+        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
+        title = f"{spec.name} — why customers leave ({chosen.label})"
+        view = churn_view(found.frame, found.at_risk, title, months)
+        send_view(dest, found.at_risk if at_risk else found.frame, view)
+
+
+@why_app.command("attrition")
+def why_attrition(
+    catalog: CatalogOption = None,
+    period: RangeOption = None,
+    as_of: AsOfOption = None,
+    months: MonthsOption = 3,
+    attainment: Annotated[
+        str,
+        typer.Option("--attainment", help="The metric whose per-rep targets give attainment (e.g. quota)."),
+    ] = "won_revenue",
+    activity: Annotated[
+        str, typer.Option("--activity", help="The activity metric whose trend is watched.")
+    ] = ("activities_logged"),
+    pipeline: Annotated[str, typer.Option("--pipeline", help="The pipeline metric.")] = "pipeline_created",
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+    append: AppendOption = False,
+    no_header: NoHeaderOption = False,
+    separator: SeparatorOption = None,
+    decimal_comma: DecimalCommaOption = False,
+    escape_formulas: EscapeFormulasOption = True,
+) -> None:
+    """Reps who left: their reasons, tenure and performance before leaving (attainment, activity
+    trend, pipeline), and an early-warning list of current reps with the same signals.
+
+    Per rep and month over --period (default: the 24 latest months with data), as `trend --by rep`
+    computes them. A leaver's window is the --months whole months before the exit month; a current
+    rep's, the last --months months. Early warning: two or more of low attainment, falling activity
+    and thin pipeline, each against the leavers' median. CSV/JSON: one row per rep.
+
+    \b
+    Examples:
+      salescode why attrition
+      salescode why attrition --months 6 --format csv > attrition.csv
+    """
+    from salescode.render.why import attrition_view
+    from salescode.why.attrition import AttritionRequest, attrition_report
+
+    with user_errors():
+        spec = load_catalog_option(catalog)
+        today = today_or_as_of(as_of)
+        request = AttritionRequest(
+            period=parse_period_option(spec, period, today) if period else None,
+            attainment=attainment,
+            activity=activity,
+            pipeline=pipeline,
+            months=months,
+        )
+        with progress("Reading the reps' months…"):
+            found = attrition_report(spec, request, today=today)
+        for warning in found.warnings:
+            warn(warning)
+        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
+        span = f"{found.periods[0].label} to {found.periods[-1].label}"
+        title = f"{spec.name} — why reps leave ({span})"
+        view = attrition_view(found.frame, found.reasons, title, spec.currency, months)
+        send_view(dest, found.frame, view)

@@ -80,7 +80,8 @@ def churn_report(catalog: Catalog, request: ChurnRequest, *, today: date) -> Chu
         raise SalescodeError("--months must be 1 or more")
     if request.accounts not in catalog.sources:
         raise SalescodeError(
-            f"--accounts '{request.accounts}': no such source{did_you_mean(request.accounts, catalog.sources)}"
+            f"--accounts '{request.accounts}': no such source"
+            f"{did_you_mean(request.accounts, catalog.sources)}"
         )
     key = catalog.sources[request.accounts].key
     if key is None:

@@ -5,7 +5,8 @@ in the period. Each reason's share is measured overall and within every group of
 (the stage the deal was lost at, the rep, the product, the lead source) and per --grain period.
 Its trend compares the reason's share of the lost deals in the earlier and the later half of the
 range (split at the midpoint between the first and the last loss): a reason whose share grew by at
-least GROWTH (5 points) is growing.
+least GROWTH (5 points), and by more than chance would explain (a two-proportion z-test at 5%), is
+growing; shrinking likewise.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from salescode.periods import Period, grain_label
 from salescode.why import collect, first_funnel, in_period, open_sources, safe_ratio
 
 GROWTH = 0.05  # five points of share
+Z_95 = 1.959964  # and a change that chance alone would reach less than 5% of the time
 NOT_RECORDED = "(not recorded)"
 ALL = "all"
 COLUMNS = (
@@ -114,6 +116,10 @@ def _shares(deals: pl.DataFrame, dimension: str, group: pl.Expr, trend: bool) ->
     earlier = safe_ratio(pl.col("__earlier"), halves[0])
     recent = safe_ratio(pl.col("__recent"), halves[1])
     change = recent - earlier
+    # A two-proportion z statistic keeps small groups' noise from looking like a trend.
+    pooled = safe_ratio(pl.col("__earlier") + pl.col("__recent"), halves[0] + halves[1])
+    spread = (pooled * (1 - pooled) * (1 / halves[0] + 1 / halves[1])).sqrt()
+    z = safe_ratio(change, spread)
     shares = per_reason.with_columns(
         pl.lit(dimension).alias("dimension"),
         safe_ratio(pl.col("lost_value"), pl.col("lost_value").sum().over("group")).alias("value_share"),
@@ -121,10 +127,11 @@ def _shares(deals: pl.DataFrame, dimension: str, group: pl.Expr, trend: bool) ->
         (earlier if trend else pl.lit(None, pl.Float64)).alias("earlier_share"),
         (recent if trend else pl.lit(None, pl.Float64)).alias("recent_share"),
         (change if trend else pl.lit(None, pl.Float64)).alias("change"),
+        z.alias("__z"),
     ).with_columns(
-        pl.when(pl.col("change") >= GROWTH)
+        pl.when((pl.col("change") >= GROWTH) & (pl.col("__z") >= Z_95))
         .then(pl.lit("growing"))
-        .when(pl.col("change") <= -GROWTH)
+        .when((pl.col("change") <= -GROWTH) & (pl.col("__z") <= -Z_95))
         .then(pl.lit("shrinking"))
         .when(pl.col("change").is_not_null())
         .then(pl.lit("steady"))
