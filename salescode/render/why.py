@@ -186,8 +186,8 @@ def churn_view(frame: pl.DataFrame, at_risk: pl.DataFrame, title: str, months: i
     ]
     headers = [
         "Segment",
+        "Group",
         "Accounts",
-        "Count",
         "Share",
         "Touched",
         "Meetings each",
@@ -247,21 +247,21 @@ def attrition_view(
         lambda r: r["rep"],
         lambda r: EMPTY if r["exit_date"] is None else r["exit_date"].isoformat(),
         lambda r: r["exit_reason"] or EMPTY,
+        lambda r: r["signals"] or EMPTY,
         lambda r: number_text(r["tenure_months"], 0),
         lambda r: percent_text(r["attainment"]),
         lambda r: EMPTY if r["activity_change"] is None else f"{r['activity_change']:+.0%}",
         lambda r: money_text(r["pipeline_per_month"], currency),
-        lambda r: r["signals"] or EMPTY,
     ]
     headers = [
         "Rep",
         "Left",
         "Reason",
-        "Tenure (months)",
+        "Signals",
+        "Tenure (mo)",
         "Attainment",
         "Activity",
-        "Pipeline/month",
-        "Signals",
+        "Pipeline/mo",
     ]
     sections = [
         Section(
@@ -281,12 +281,13 @@ def attrition_view(
             f"Reps who left: the {months} months before leaving",
             headers,
             rows_of(frame.filter(pl.col("status") == "left"), cells),
-            3,
+            4,
         ),
         Section(
             f"Early warning: current reps with two or more of the leavers' signals (last {months} months)",
             [headers[0], *headers[3:]],
             rows_of(frame.filter(pl.col("warning")), [cells[0], *cells[3:]]),
+            2,
             empty="(none)",
         ),
     ]
