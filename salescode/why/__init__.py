@@ -56,6 +56,11 @@ def open_sources(catalog: Catalog, needs: dict[str, Iterable[str | None]]) -> Wo
     return workspace
 
 
+def source_frame(workspace: Workspace, source: str, columns: Iterable[str | None]) -> pl.LazyFrame:
+    """The source with only the joins that bring the named columns (None entries skipped)."""
+    return workspace.frame(source, [c for c in columns if c is not None])
+
+
 def in_period(column: str, period: Period) -> pl.Expr:
     """Rows whose date column falls in the period (`all`: every row, undated ones included)."""
     if period.is_all:

@@ -107,7 +107,7 @@ def attrition_report(catalog: Catalog, request: AttritionRequest, *, today: date
         today=today,
         workspace=workspace,
     )
-    reps_query = workspace.frames[request.reps].select(
+    reps_query = workspace.frame(request.reps, columns).select(
         pl.col(request.rep).cast(pl.String).alias("rep"),
         pl.col(request.hire_date).cast(pl.Date).alias("hired"),
         pl.col(request.exit_date).cast(pl.Date).alias("exit_date"),

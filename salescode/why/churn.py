@@ -23,9 +23,9 @@ import polars as pl
 from salescode.catalog import Catalog, MetricKind
 from salescode.catalog.parse import did_you_mean
 from salescode.errors import SalescodeError
-from salescode.expressions import sql_expr
+from salescode.expressions import columns_of, sql_expr
 from salescode.periods import Period
-from salescode.why import collect, first_funnel, in_period, open_sources, safe_ratio, won_values
+from salescode.why import collect, first_funnel, in_period, open_sources, safe_ratio, source_frame, won_values
 
 ALL = "all"
 COLUMNS = (
@@ -101,7 +101,7 @@ def churn_report(catalog: Catalog, request: ChurnRequest, *, today: date) -> Chu
     # Customers are told from prospects by a won deal, when deals carry the accounts' key.
     deals_have_key = key in workspace.columns(funnel.source) and deal_time is not None
 
-    acts = workspace.frames[activities].select(
+    acts = source_frame(workspace, activities, [key, time, *columns_of(is_meeting)]).select(
         pl.col(key).cast(pl.String).alias("key"),
         pl.col(time).cast(pl.Date).alias("day"),
         is_meeting.fill_null(False).alias("meeting"),
@@ -114,7 +114,7 @@ def churn_report(catalog: Catalog, request: ChurnRequest, *, today: date) -> Chu
         )
     churned = pl.col(request.churn_date).cast(pl.Date)
     accounts = (
-        workspace.frames[request.accounts]
+        source_frame(workspace, request.accounts, [*needs[request.accounts], owner])
         .select(
             pl.col(key).cast(pl.String).alias("key"),
             pl.col(request.segment).cast(pl.String).fill_null("(none)").alias("segment"),
@@ -127,7 +127,7 @@ def churn_report(catalog: Catalog, request: ChurnRequest, *, today: date) -> Chu
     )
     if deals_have_key:
         won = (
-            workspace.frames[funnel.source]
+            source_frame(workspace, funnel.source, [key, funnel.stage, deal_time])
             .filter(pl.col(funnel.stage).cast(pl.String).is_in(won_values(funnel)))
             .group_by(pl.col(key).cast(pl.String).alias("key"))
             .agg(pl.col(deal_time).cast(pl.Date).min().alias("first_won"))

@@ -19,7 +19,7 @@ import polars as pl
 
 from salescode.catalog import Catalog
 from salescode.periods import Period
-from salescode.why import collect, first_funnel, in_period, open_sources, safe_ratio, won_values
+from salescode.why import collect, first_funnel, in_period, open_sources, safe_ratio, source_frame, won_values
 
 BUYING = 0.05
 MIN_DEALS = 10
@@ -83,7 +83,7 @@ def discount_effects(catalog: Catalog, request: DiscountRequest) -> DiscountRepo
         else pl.lit(None, pl.Int64)
     )
     closed = (
-        workspace.frames[funnel.source]
+        source_frame(workspace, funnel.source, needed)
         .filter((won | lost) & (in_period(time, request.period) if time else pl.lit(True)))
         .select(
             won.alias("won"),

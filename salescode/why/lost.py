@@ -17,7 +17,7 @@ import polars as pl
 
 from salescode.catalog import Catalog, Grain
 from salescode.periods import Period, grain_label
-from salescode.why import collect, first_funnel, in_period, open_sources, safe_ratio
+from salescode.why import collect, first_funnel, in_period, open_sources, safe_ratio, source_frame
 
 GROWTH = 0.05  # five points of share
 Z_95 = 1.959964  # and a change that chance alone would reach less than 5% of the time
@@ -64,7 +64,7 @@ def lost_reasons(catalog: Catalog, request: LostRequest) -> LostReport:
     dimensions = {"stage": stage_column} if stage_column else {}
     dimensions |= {d: d for d in request.by}
     lost = (
-        workspace.frames[funnel.source]
+        source_frame(workspace, funnel.source, needed)
         .filter(pl.col(funnel.stage).cast(pl.String).is_in(list(funnel.lost)))
         .filter(in_period(time, request.period) if time else pl.lit(True))
         .select(
