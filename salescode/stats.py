@@ -11,8 +11,9 @@ units) are null, never NaN, so that callers can say "insufficient data".
 - The p-value is a two-sided permutation test: the share of random re-pairings of x with y whose
   |rho| is at least the observed one, counting the observed pairing itself ((k + 1) / (B + 1),
   never 0). The permutations come from one `random.Random(seed)`, so a run is reproducible.
-- The slope is Theil-Sen: the median of the slopes between all pairs of units with different x,
-  robust to outliers (a single huge deal) where least squares is not.
+- The slope is Theil-Sen: the median of the slopes between all pairs of units with different x
+  (equal within a relative 1e-9 counts as equal), robust to outliers (a single huge deal) where least
+  squares is not.
 - Benjamini-Hochberg q-values turn the p-values of a family of tests into false-discovery rates.
 """
 
@@ -102,12 +103,18 @@ def permutation_pvalue(pairs: pl.DataFrame, permutations: int, seed: int) -> pl.
     )
 
 
+def _tie_tolerance() -> pl.Expr:
+    return 1e-9 * (pl.col("x").abs() + pl.col("x_j").abs())
+
+
 def theil_sen(pairs: pl.DataFrame) -> pl.DataFrame:
     """Per link: slope, the median of (y_j - y_i) / (x_j - x_i) over pairs with x_i != x_j."""
     indexed = pairs.lazy().with_columns(pl.int_range(pl.len()).over("link").alias("i"))
     slopes = (
         indexed.join(indexed, on="link", suffix="_j")
-        .filter((pl.col("i") < pl.col("i_j")) & (pl.col("x") != pl.col("x_j")))
+        # x values equal up to rounding (two means of the same deals summed in another order) are
+        # ties: their slope would be a huge number decided by floating-point noise.
+        .filter((pl.col("i") < pl.col("i_j")) & ((pl.col("x_j") - pl.col("x")).abs() > _tie_tolerance()))
         .group_by("link")
         .agg(((pl.col("y_j") - pl.col("y")) / (pl.col("x_j") - pl.col("x"))).median().alias("slope"))
     )

@@ -116,6 +116,9 @@ def test_theil_sen_is_the_median_pairwise_slope_and_ignores_an_outlier():
     result = by_link(stats.theil_sen(pairs(o=(xs, ys), t=(tied_x, tied_y))), "slope")
     assert result["o"] == pytest.approx(2.0)
     assert result["t"] == pytest.approx(reference_theil_sen(tied_x, tied_y))
+    # x equal up to floating-point noise are ties, not a slope of 1e16.
+    noisy = stats.theil_sen(pairs(n=([0.1 + 0.2, 0.3, 1.0], [5.0, 1.0, 2.0])))["slope"][0]
+    assert noisy == pytest.approx(statistics.median([(2.0 - 5.0) / (1.0 - 0.3), (2.0 - 1.0) / (1.0 - 0.3)]))
 
 
 def test_benjamini_hochberg_by_hand():
