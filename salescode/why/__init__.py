@@ -70,13 +70,13 @@ def in_period(column: str, period: Period) -> pl.Expr:
 
 
 def collect(workspace: Workspace, queries: list[pl.LazyFrame], sources: Iterable[str]) -> list[pl.DataFrame]:
-    """The queries and the sources' key checks in one collect; a repeated key is an error."""
-    checks = workspace.key_checks(sources)
+    """The queries and the sources' data checks (field counts, unique keys) in one collect."""
+    checks = workspace.data_checks(sources)
     try:
         frames = pl.collect_all([*queries, *checks.values()])
     except pl.exceptions.PolarsError as exc:
         raise workspace.explain_failure(exc) from exc
-    workspace.raise_on_repeated_keys(dict(zip(checks, frames[len(queries) :], strict=True)))
+    workspace.raise_on_failed_checks(dict(zip(checks, frames[len(queries) :], strict=True)))
     return frames[: len(queries)]
 
 
