@@ -8,20 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from salescode.cli.common import (
-    AppendOption,
     AsOfOption,
     CatalogOption,
-    DecimalCommaOption,
-    EscapeFormulasOption,
-    FormatOption,
     GrainOption,
-    NoHeaderOption,
-    OutputOption,
-    SeparatorOption,
     app,
     load_catalog_option,
     note,
-    output_destination,
+    output_options,
     parse_period_option,
     progress,
     table_console,
@@ -76,6 +69,7 @@ def send_view(dest: Destination, frame: pl.DataFrame, view: View) -> None:
 
 
 @app.command()
+@output_options
 def drivers(
     catalog: CatalogOption = None,
     result: Annotated[
@@ -127,13 +121,8 @@ def drivers(
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of the permutations (same seed, same p-values).")
     ] = 42,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """Test the catalog's drives links on the data: does more of an activity go with more of the
     result, rep by rep and month by month?
@@ -181,7 +170,6 @@ def drivers(
         span = f"{found.periods[0].label} to {found.periods[-1].label}"
         note(f"units: {unit} × {grain.value}, {span}")
         title = f"{spec.name} — what drives {label}? ({unit} × {grain.value}, {span})"
-        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         send_view(dest, found.frame, drivers_view(found.frame, title, request.fdr, request.confidence))
 
 
@@ -191,6 +179,7 @@ def _range(spec: Catalog, period: str | None, today: date) -> Period:
 
 
 @why_app.command("lost")
+@output_options
 def why_lost(
     catalog: CatalogOption = None,
     period: RangeOption = None,
@@ -212,13 +201,8 @@ def why_lost(
     grain: Annotated[
         GrainOption, typer.Option("--grain", "-g", help="The periods of the share-by-period table.")
     ] = GrainOption.quarter,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """Why deals are lost: reasons by the stage lost at, rep, product, lead source and period,
     with their share of the lost value and which reasons are growing.
@@ -245,12 +229,12 @@ def why_lost(
             found = lost_reasons(spec, request)
         for warning in found.warnings:
             warn(warning)
-        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         title = f"{spec.name} — why deals are lost ({chosen.label})"
         send_view(dest, found.frame, lost_view(found.frame, title, spec.currency))
 
 
 @why_app.command("discounts")
+@output_options
 def why_discounts(
     catalog: CatalogOption = None,
     period: RangeOption = None,
@@ -266,13 +250,8 @@ def why_discounts(
             "after discount, as most CRMs record them.",
         ),
     ] = False,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """Discounts against win rate, deal size and cycle per discount band, rep and product; the
     reps who buy wins with discounts; and the revenue given away.
@@ -297,7 +276,6 @@ def why_discounts(
             found = discount_effects(spec, DiscountRequest(chosen, discount, list_amounts=list_amounts))
         for warning in found.warnings:
             warn(warning)
-        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         title = f"{spec.name} — discounts ({chosen.label})"
         send_view(dest, found.frame, discounts_view(found.frame, title, spec.currency))
 
@@ -308,6 +286,7 @@ MonthsOption = Annotated[
 
 
 @why_app.command("churn")
+@output_options
 def why_churn(
     catalog: CatalogOption = None,
     period: RangeOption = None,
@@ -322,13 +301,8 @@ def why_churn(
         bool,
         typer.Option("--at-risk", help="Output the at-risk customers (every one) instead of the comparison."),
     ] = False,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """Customer churn and its reasons, the account management in the months before churn against
     retained customers of the same segment, and the customers at risk now.
@@ -357,13 +331,13 @@ def why_churn(
         with progress("Comparing churned and retained accounts…"):
             found = churn_report(spec, request, today=today)
         note(f"retained customers measured up to {found.reference}")
-        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         title = f"{spec.name} — why customers leave ({chosen.label})"
         view = churn_view(found.frame, found.at_risk, title, months)
         send_view(dest, found.at_risk if at_risk else found.frame, view)
 
 
 @why_app.command("attrition")
+@output_options
 def why_attrition(
     catalog: CatalogOption = None,
     period: RangeOption = None,
@@ -377,13 +351,8 @@ def why_attrition(
         str, typer.Option("--activity", help="The activity metric whose trend is watched.")
     ] = ("activities_logged"),
     pipeline: Annotated[str, typer.Option("--pipeline", help="The pipeline metric.")] = "pipeline_created",
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """Reps who left: their reasons, tenure and performance before leaving (attainment, activity
     trend, pipeline), and an early-warning list of current reps with the same signals.
@@ -415,7 +384,6 @@ def why_attrition(
             found = attrition_report(spec, request, today=today)
         for warning in found.warnings:
             warn(warning)
-        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         span = f"{found.periods[0].label} to {found.periods[-1].label}"
         title = f"{spec.name} — why reps leave ({span})"
         view = attrition_view(found.frame, found.reasons, title, spec.currency, months)

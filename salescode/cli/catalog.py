@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from salescode.cli.common import (
-    AppendOption,
     CatalogOption,
     CrmOption,
-    DecimalCommaOption,
-    EscapeFormulasOption,
-    FormatOption,
-    NoHeaderOption,
-    OutputOption,
-    SeparatorOption,
     app,
     load_catalog_option,
     note,
-    output_destination,
+    output_options,
     progress,
     table_console,
     user_errors,
@@ -29,17 +22,16 @@ from salescode.cli.common import (
 )
 from salescode.errors import SalescodeError
 
+if TYPE_CHECKING:
+    from salescode.output import Destination
+
 
 @app.command("metrics")
+@output_options
 def list_metrics(
     catalog: CatalogOption = None,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """List the catalog's metrics: name, level, category, definition and target.
 
@@ -49,7 +41,6 @@ def list_metrics(
 
     with user_errors():
         spec = load_catalog_option(catalog, check_expressions=False)
-        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
 
         def human(out: Any) -> None:
             if dest.format == "markdown":

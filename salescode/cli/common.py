@@ -5,10 +5,12 @@ Heavy modules (polars, the engine) are imported inside commands so `--help` stay
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
@@ -355,14 +357,57 @@ def parse_period_option(spec: Catalog, text: str, today: date) -> Period:
     )
 
 
-def output_destination(
+def output_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the output options (--format, --output, --append, --no-header, --separator,
+    --decimal-comma, --escape-formulas) without repeating them: the command declares a keyword
+    argument `dest` instead and receives them checked together, as one Destination.
+
+    Use it under @app.command(). Typer reads the wrapper's signature: the command's own parameters
+    (their annotations evaluated in the command's module), then the output options.
+    """
+    namespace = command.__globals__
+    own = [p for p in inspect.signature(command).parameters.values() if p.name != "dest"]
+    own = [
+        p.replace(annotation=eval(p.annotation, namespace)) if isinstance(p.annotation, str) else p
+        for p in own
+    ]
+    options = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, (annotation, default) in _OUTPUT_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def with_destination(**arguments: Any) -> None:
+        chosen = {name: arguments.pop(name) for name in _OUTPUT_OPTIONS}
+        with user_errors():
+            dest = _destination(**chosen)
+        command(**arguments, dest=dest)
+
+    parameters = [*own, *options]
+    with_destination.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    with_destination.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_destination
+
+
+_OUTPUT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "fmt": (FormatOption, None),
+    "output": (OutputOption, None),
+    "append": (AppendOption, False),
+    "no_header": (NoHeaderOption, False),
+    "separator": (SeparatorOption, None),
+    "decimal_comma": (DecimalCommaOption, False),
+    "escape_formulas": (EscapeFormulasOption, True),
+}
+
+
+def _destination(
     fmt: OutputFormat | None,
     output: Path | None,
-    append: bool = False,
-    no_header: bool = False,
-    separator: str | None = None,
-    decimal_comma: bool = False,
-    escape_formulas: bool = True,
+    append: bool,
+    no_header: bool,
+    separator: str | None,
+    decimal_comma: bool,
+    escape_formulas: bool,
 ) -> Destination:
     from salescode.output import destination
 

@@ -7,23 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from salescode.cli.common import (
-    AppendOption,
     AsOfOption,
     ByOption,
     CatalogOption,
-    DecimalCommaOption,
-    EscapeFormulasOption,
-    FormatOption,
     FunnelArgument,
     GrainOpt,
     GrainOption,
-    NoHeaderOption,
-    OutputOption,
     PeriodOption,
-    SeparatorOption,
     app,
     load_catalog_option,
-    output_destination,
+    output_options,
     parse_period_option,
     progress,
     table_console,
@@ -41,6 +34,7 @@ if TYPE_CHECKING:
 
 
 @app.command()
+@output_options
 def funnel(
     name: FunnelArgument = None,
     catalog: CatalogOption = None,
@@ -81,13 +75,8 @@ def funnel(
             "(table and markdown; csv and json are the same).",
         ),
     ] = False,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """Stage-by-stage funnel: deals reached, conversion, drop-off, time in stage, bottleneck.
 
@@ -135,7 +124,7 @@ def funnel(
         _write_funnel(
             spec,
             result,
-            output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas),
+            dest,
             matrix,
         )
 
@@ -170,6 +159,7 @@ def _write_funnel(spec: Catalog, result: FunnelReport, dest: Destination, matrix
 
 
 @app.command()
+@output_options
 def pipeline(
     name: FunnelArgument = None,
     catalog: CatalogOption = None,
@@ -198,13 +188,8 @@ def pipeline(
             show_default=False,
         ),
     ] = None,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """Pipeline health: open deals by stage, stale deals, win rate, cycle and sales velocity.
 
@@ -241,7 +226,6 @@ def pipeline(
                 result = build_pipeline(workspace, chosen, span, tuple(by or ()), day, stale_days)
         for warning in (deals if list_stage is not None else result).warnings:
             warn(warning)
-        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         if list_stage is not None:
             _write_deals(spec, deals, span.label, dest)
         else:

@@ -7,21 +7,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from salescode.cli.common import (
-    AppendOption,
     AsOfOption,
     CatalogOption,
-    DecimalCommaOption,
-    EscapeFormulasOption,
-    FormatOption,
     GrainOpt,
     GrainOption,
-    NoHeaderOption,
-    OutputOption,
-    SeparatorOption,
     app,
     load_catalog_option,
     note,
-    output_destination,
+    output_options,
     parse_period_option,
     progress,
     table_console,
@@ -38,6 +31,7 @@ if TYPE_CHECKING:
 
 
 @app.command()
+@output_options
 def payout(
     catalog: CatalogOption = None,
     period: Annotated[
@@ -60,13 +54,8 @@ def payout(
         bool,
         typer.Option("--summary", help="Table and markdown: only the one-row-per-rep summary."),
     ] = False,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """Commission statements: what each rep earns for the period under the catalog's
     compensation plans.
@@ -98,7 +87,6 @@ def payout(
             warn(warning)
         if result.partial:
             note(f"note: {result.period.label} is not over: its figures run to {result.partial}")
-        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         _write_payout(spec, result, dest, summary)
 
 
@@ -119,6 +107,7 @@ def _write_payout(spec: Catalog, result: Payout, dest: Destination, summary: boo
 
 
 @app.command()
+@output_options
 def leaderboard(
     metric: Annotated[
         str | None,
@@ -158,13 +147,8 @@ def leaderboard(
         float,
         typer.Option("--min-volume", help="The least volume a group needs to be ranked.", min=0, metavar="N"),
     ] = 5,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """Rank reps (or teams) on a metric, with their move since the previous period and the most
     improved.
@@ -202,7 +186,6 @@ def leaderboard(
             warn(warning)
         if result.partial:
             note(f"note: {result.period.label} is not over: its figures run to {result.partial}")
-        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         _write_leaderboard(spec, result, dest)
 
 

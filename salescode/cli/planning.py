@@ -7,18 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from salescode.cli.common import (
-    AppendOption,
     AsOfOption,
     CatalogOption,
-    DecimalCommaOption,
-    EscapeFormulasOption,
-    FormatOption,
-    NoHeaderOption,
-    OutputOption,
-    SeparatorOption,
     app,
     load_catalog_option,
-    output_destination,
+    output_options,
     parse_period_option,
     progress,
     table_console,
@@ -39,6 +32,7 @@ if TYPE_CHECKING:
 
 
 @app.command()
+@output_options
 def plan(
     target: Annotated[
         str,
@@ -123,13 +117,8 @@ def plan(
         ),
     ] = None,
     as_of: AsOfOption = None,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """Work back from a result target to the deals and activities it takes.
 
@@ -168,7 +157,6 @@ def plan(
             assumptions=tuple(parse_assumption(text) for text in assume or ()),
             min_sample=min_sample,
         )
-        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         if allocate:
             from salescode.allocation import allocate as allocate_quotas
             from salescode.allocation import parse_weights
@@ -273,6 +261,7 @@ def _write_plan(
 
 
 @app.command()
+@output_options
 def coach(
     rep: Annotated[
         str | None,
@@ -314,13 +303,8 @@ def coach(
         ),
     ] = None,
     as_of: AsOfOption = None,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """A one-page scorecard of a rep against the team, for a one-to-one.
 
@@ -353,7 +337,6 @@ def coach(
             card = build_scorecard(spec, span, result, today=today, min_sample=min_sample)
         for warning in card.warnings:
             warn(warning)
-        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         view = _coach_view(spec, card, rep or "")
         if show_all:
             frame = ranking(card)

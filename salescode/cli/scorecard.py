@@ -8,28 +8,21 @@ import typer
 
 from salescode.cli.common import (
     EXIT_MISSED,
-    AppendOption,
     AsOfOption,
     ByOption,
     CatalogOption,
     CompareOpt,
     CompareOption,
-    DecimalCommaOption,
-    EscapeFormulasOption,
-    FormatOption,
     GrainOpt,
     GrainOption,
     LevelOpt,
     LevelOption,
     MetricOption,
-    NoHeaderOption,
-    OutputOption,
     PeriodOption,
-    SeparatorOption,
     app,
     load_catalog_option,
     note,
-    output_destination,
+    output_options,
     parse_period_option,
     progress,
     table_console,
@@ -49,6 +42,7 @@ if TYPE_CHECKING:
 
 
 @app.command()
+@output_options
 def report(
     catalog: CatalogOption = None,
     period: PeriodOption = None,
@@ -58,13 +52,8 @@ def report(
     metric: MetricOption = None,
     level: LevelOpt = None,
     compare: CompareOpt = CompareOption.previous,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """The AOR scorecard: every metric for a period, against the period before and the target.
 
@@ -84,7 +73,7 @@ def report(
         _write_report(
             spec,
             result,
-            output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas),
+            dest,
         )
 
 
@@ -122,6 +111,7 @@ def _evaluate(
 
 
 @app.command()
+@output_options
 def trend(
     catalog: CatalogOption = None,
     period: Annotated[
@@ -156,13 +146,8 @@ def trend(
         bool,
         typer.Option("--cumulative", help="Each value covers the range from its start to the period's end."),
     ] = False,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """Metrics over time: one value per --grain period, with a sparkline and the latest value
     against target.
@@ -198,7 +183,6 @@ def trend(
             warn(warning)
         if result.partial:
             note(f"note: {result.periods[-1].label} is not over: its figures run to {result.partial}")
-        dest = output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas)
         _write_trend(spec, result, dest, rolling, cumulative)
 
 
@@ -221,6 +205,7 @@ def _write_trend(spec: Catalog, result: Trend, dest: Destination, rolling: int, 
 
 
 @app.command()
+@output_options
 def check(
     catalog: CatalogOption = None,
     period: PeriodOption = None,
@@ -247,13 +232,8 @@ def check(
     show_all: Annotated[
         bool, typer.Option("--all", help="Print every target checked (status met, missed or no value).")
     ] = False,
-    fmt: FormatOption = None,
-    output: OutputOption = None,
-    append: AppendOption = False,
-    no_header: NoHeaderOption = False,
-    separator: SeparatorOption = None,
-    decimal_comma: DecimalCommaOption = False,
-    escape_formulas: EscapeFormulasOption = True,
+    *,
+    dest: Destination,
 ) -> None:
     """Check the period's targets; exit code 1 when any is missed: the cron alert.
 
@@ -279,7 +259,7 @@ def check(
         _write_report(
             spec,
             result,
-            output_destination(fmt, output, append, no_header, separator, decimal_comma, escape_formulas),
+            dest,
             checked.rows(show_all),
             caption,
         )
