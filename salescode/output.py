@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import polars as pl
-
 from salescode.errors import OutputError
-from salescode.render import MachineFormat, write_machine
+from salescode.machine import MachineFormat, Table, write_machine
 
 
 def emit(
@@ -108,14 +106,14 @@ class Destination:
     machine: MachineFormat | None  # None for table and markdown
     append: bool = False
 
-    def send(self, frame: pl.DataFrame, human: Callable[[IO[str]], None]) -> None:
-        """The frame in a machine format, or what human writes for table and markdown."""
+    def send(self, table: Table, human: Callable[[IO[str]], None]) -> None:
+        """The table in a machine format, or what human writes for table and markdown."""
         if self.machine is None:
             emit(human, self.path)
             return
         machine = self.machine
         emit(
-            lambda out: write_machine(frame, out, machine),
+            lambda out: write_machine(table, out, machine),
             self.path,
             append=self.append,
             header=machine.delimited and machine.header,

@@ -37,7 +37,7 @@ def list_metrics(
 
     Example: salescode metrics --format markdown
     """
-    from salescode.render.catalog_view import metrics_frame, write_metrics_markdown, write_metrics_table
+    from salescode.render.catalog_view import metrics_rows, write_metrics_markdown, write_metrics_table
 
     with user_errors():
         spec = load_catalog_option(catalog, check_expressions=False)
@@ -48,7 +48,7 @@ def list_metrics(
             else:
                 write_metrics_table(spec, table_console(out))
 
-        dest.send(metrics_frame(spec), human)
+        dest.send(metrics_rows(spec), human)
 
 
 @app.command()

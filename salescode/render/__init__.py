@@ -1,22 +1,21 @@
-"""Tidy result frames -> rich table | csv | json | markdown.
+"""Tidy result frames -> rich table | markdown, for people: formatted numbers, colour, bars.
 
-Machine formats (csv, json) carry unformatted full-precision numbers (a percent is a fraction)
-and empty cells for missing values; the table and markdown are for people.
+The machine formats (csv, tsv, json, jsonl) are written by salescode.machine, unformatted.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import polars as pl
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    import polars as pl
 
 EMPTY = "—"
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "RUB": "₽", "INR": "₹", "BRL": "R$"}
@@ -162,86 +161,6 @@ def _report_table(
             end_section=bool(last_of_metric),
         )
     return table
-
-
-@dataclass(frozen=True)
-class MachineFormat:
-    """How to write a tidy frame for scripts and spreadsheets."""
-
-    kind: str  # csv | tsv | json | jsonl
-    header: bool = True  # csv/tsv: a header line
-    separator: str = ","  # csv: the field separator (tsv: always a tab)
-    decimal_comma: bool = False  # csv/tsv: 0,75 instead of 0.75, for comma-decimal spreadsheets
-    escape_formulas: bool = True  # csv/tsv: a text cell starting with = + - @ is prefixed with '
-
-    @property
-    def delimited(self) -> bool:
-        return self.kind in ("csv", "tsv")
-
-
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_START = r"^[=+\-@\t\r]"
-
-
-def write_machine(frame: pl.DataFrame, out: IO[str], spec: MachineFormat) -> None:
-    if spec.kind == "json":
-        write_json(frame, out)
-    elif spec.kind == "jsonl":
-        write_jsonl(frame, out)
-    else:
-        write_delimited(frame, out, spec)
-
-
-def write_delimited(frame: pl.DataFrame, out: IO[str], spec: MachineFormat) -> None:
-    """Tidy CSV/TSV: full-precision numbers, whole ones without a trailing '.0'; empty cells for
-    missing values; text cells that a spreadsheet would run as a formula neutralised (opt-out)."""
-    texts = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
-    frame = _plain_numbers(frame)
-    if spec.decimal_comma and floats:
-        frame = frame.with_columns(pl.col(floats).str.replace(".", ",", literal=True))
-    if spec.escape_formulas and texts:
-        frame = frame.with_columns(
-            pl.when(pl.col(c).str.contains(FORMULA_START)).then("'" + pl.col(c)).otherwise(pl.col(c)).alias(c)
-            for c in texts
-        )
-    separator = "\t" if spec.kind == "tsv" else spec.separator
-    out.write(frame.write_csv(include_header=spec.header, separator=separator))
-
-
-def write_csv(frame: pl.DataFrame, out: IO[str]) -> None:
-    """Plain CSV with the defaults (header, comma, formulas neutralised)."""
-    write_delimited(frame, out, MachineFormat("csv"))
-
-
-def write_jsonl(frame: pl.DataFrame, out: IO[str]) -> None:
-    """One JSON object per line (JSON Lines): appendable, streamable."""
-    for row in frame.to_dicts():
-        out.write(
-            json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False, allow_nan=False)
-        )
-        out.write("\n")
-
-
-def write_json(frame: pl.DataFrame, out: IO[str]) -> None:
-    """A JSON array of row objects; missing values are null."""
-    rows = [{k: _json_value(v) for k, v in row.items()} for row in frame.to_dicts()]
-    json.dump(rows, out, indent=2, ensure_ascii=False, allow_nan=False)
-    out.write("\n")
-
-
-def _json_value(value: object) -> object:
-    """Whole floats as integers, dates as ISO text."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _plain_numbers(frame: pl.DataFrame) -> pl.DataFrame:
-    floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
-    return frame.with_columns(pl.col(floats).cast(pl.String).str.replace(r"\.0$", "")) if floats else frame
 
 
 def write_markdown(

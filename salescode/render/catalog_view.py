@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import IO
 
-import polars as pl
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +11,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from salescode.catalog import LEVEL_ORDER, Catalog, Metric
+from salescode.machine import Rows
 from salescode.render import LEVEL_TITLES, MetricStyle, format_value, write_markdown
 
 
@@ -28,30 +28,28 @@ def _target_text(catalog: Catalog, metric: Metric) -> str:
     return format_value(metric.target.value, style) + per
 
 
-def metrics_frame(catalog: Catalog) -> pl.DataFrame:
-    metrics = _ordered(catalog)
-    return pl.DataFrame(
-        {
-            "metric": [m.name for m in metrics],
-            "label": [m.label for m in metrics],
-            "level": [m.level.value for m in metrics],
-            "category": [m.category for m in metrics],
-            "definition": [m.definition for m in metrics],
-            "format": [m.format.value for m in metrics],
-            "direction": [m.direction.value if m.direction else None for m in metrics],
-            "target": [m.target.value if m.target else None for m in metrics],
-            "target_per": [m.target.per.value if m.target and m.target.per else None for m in metrics],
-            "target_source": [_target_source(catalog, m) for m in metrics],
-            "drives": [", ".join(m.drives) or None for m in metrics],
-        },
-        schema_overrides={
-            "direction": pl.String,
-            "target": pl.Float64,
-            "target_per": pl.String,
-            "target_source": pl.String,
-            "drives": pl.String,
-        },
-    )
+def metrics_rows(catalog: Catalog) -> Rows:
+    columns = (
+        "metric", "label", "level", "category", "definition", "format",
+        "direction", "target", "target_per", "target_source", "drives",
+    )  # fmt: skip
+    rows = [
+        (
+            m.name,
+            m.label,
+            m.level.value,
+            m.category,
+            m.definition,
+            m.format.value,
+            m.direction.value if m.direction else None,
+            m.target.value if m.target else None,
+            m.target.per.value if m.target and m.target.per else None,
+            _target_source(catalog, m),
+            ", ".join(m.drives) or None,
+        )
+        for m in _ordered(catalog)
+    ]
+    return Rows(columns, rows)
 
 
 def _target_source(catalog: Catalog, metric: Metric) -> str | None:
