@@ -207,8 +207,24 @@ def _deals_in_period(
 
 
 def stage_index(funnel: Funnel, column: str) -> pl.Expr:
+    """The index of the stage a value names (null for other values)."""
     mapping = {value: i for i, stage in enumerate(funnel.stages) for value in stage.values}
-    return pl.col(column).cast(pl.String).replace_strict(mapping, default=None, return_dtype=pl.Int32)
+    values_of: dict[int, list[str]] = {}
+    for value, i in mapping.items():
+        values_of.setdefault(i, []).append(value)
+    if not values_of:
+        return pl.lit(None, pl.Int32)
+    # A chain of comparisons: several times faster than replace_strict over millions of rows.
+    text = pl.col(column).cast(pl.String)
+
+    def names(values: list[str]) -> pl.Expr:
+        return text == values[0] if len(values) == 1 else text.is_in(values)
+
+    (first, first_values), *others = values_of.items()
+    chain = pl.when(names(first_values)).then(pl.lit(first, pl.Int32))
+    for i, values in others:
+        chain = chain.when(names(values)).then(pl.lit(i, pl.Int32))
+    return chain.otherwise(pl.lit(None, pl.Int32))
 
 
 def _furthest_from_stage_column(funnel: Funnel) -> pl.Expr:
@@ -472,20 +488,22 @@ def _with_history(
     assert funnel.history is not None
     key = workspace.catalog.sources[funnel.source].key
     assert key is not None
-    # Entries of one deal on the same date keep the order of the history file (__row).
-    history = (
-        workspace.frame(funnel.history.source, [key, funnel.history.entered, funnel.history.stage])
-        .select(
-            pl.col(key),
-            pl.col(funnel.history.entered).alias("__entered"),
-            stage_index(funnel, funnel.history.stage).alias("__index"),
-        )
-        .with_row_index("__row")
+    history = workspace.frame(
+        funnel.history.source, [key, funnel.history.entered, funnel.history.stage]
+    ).select(
+        pl.col(key),
+        pl.col(funnel.history.entered).alias("__entered"),
+        stage_index(funnel, funnel.history.stage).alias("__index"),
     )
     # Each deal is numbered (__deal) once, so that the sorting and grouping below work on integers
-    # rather than on the key's text.
+    # rather than on the key's text. The visits keep the order of the history file, and both the
+    # furthest stage and the time in stage read them (one scan and join, cached for both).
     deals = deals.with_row_index("__deal")
-    visits = deals.select("__deal", key).join(history, on=key, how="inner").drop(key)
+    visits = (
+        history.join(deals.select("__deal", key), on=key, how="inner", maintain_order="left")
+        .drop(key)
+        .cache()
+    )
     if strict:
         # Distinct stages entered, ascending: the unbroken run from stage 0 is where index == rank.
         entered = visits.select("__deal", "__index").drop_nulls().unique().sort("__deal", "__index")
@@ -502,16 +520,26 @@ def _with_history(
         pl.coalesce("__from_history", fallback).alias(FURTHEST)
     )
     # Time in stage: from entering a stage to entering the next one (a visit to Lost/Won ends it).
-    # Sorted by deal, the next entry is the next row when it belongs to the same deal.
-    ordered = visits.sort("__deal", "__entered", "__row")
+    # Sorted by deal, the next entry is the next row when it belongs to the same deal. The sort is
+    # stable: entries of one deal on the same date keep the order of the history file.
+    ordered = visits.sort("__deal", "__entered", maintain_order=True)
     same_deal = pl.col("__deal").shift(-1) == pl.col("__deal")
+    steps = len(funnel.stages)
     per_deal = (
         ordered.with_columns(pl.when(same_deal).then(pl.col("__entered").shift(-1)).alias("__next"))
         .filter(pl.col("__index").is_not_null() & pl.col("__next").is_not_null())
-        .with_columns((pl.col("__next") - pl.col("__entered")).dt.total_days(fractional=True).alias("days"))
-        .group_by("__deal", "__index")
+        .select(
+            # One integer for (deal, stage): grouping on it is faster than on the pair.
+            (pl.col("__deal").cast(pl.Int64) * steps + pl.col("__index")).alias("__visit"),
+            (pl.col("__next") - pl.col("__entered")).dt.total_days(fractional=True).alias("days"),
+        )
+        .group_by("__visit")
         .agg(pl.col("days").sum())
-        .rename({"__index": "step_index"})
+        .select(
+            (pl.col("__visit") // steps).cast(pl.UInt32).alias("__deal"),
+            (pl.col("__visit") % steps).cast(pl.Int32).alias("step_index"),
+            "days",
+        )
     )
     if by:
         per_deal = per_deal.join(deals.select("__deal", *by), on="__deal", how="left")

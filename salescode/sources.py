@@ -327,19 +327,28 @@ def field_count_query(layout: Layout) -> pl.LazyFrame | None:
     if layout.encoding == "xlsx":
         return None
     source = layout.source
-    lines = pl.scan_lines(layout.text if layout.text is not None else source.path)
-    line = pl.col("line")
-    quotes = line.str.count_matches('"', literal=True)
+    line, quotes, separators = pl.col("line"), pl.col("quotes"), pl.col("separators")
+    # Most lines hold no quote and enough separators: only the others are looked at closely.
+    # Dropping lines without quotes leaves the running count of quotes as it was.
+    suspects = (
+        pl.scan_lines(layout.text if layout.text is not None else source.path)
+        .select(
+            line,
+            quotes=line.str.count_matches('"', literal=True),
+            separators=line.str.count_matches(layout.separator, literal=True),
+        )
+        .filter((quotes > 0) | (separators + 1 < len(layout.headers)))
+    )
     # A line starts inside a quoted field when the quotes before it are unbalanced.
     inside = (quotes.cum_sum() - quotes) % 2 == 1
-    separators = (
+    unquoted_separators = (
         pl.when(quotes == 0)
-        .then(line.str.count_matches(layout.separator, literal=True))
+        .then(separators)
         .otherwise(line.str.replace_all(r'"[^"]*"', "").str.count_matches(layout.separator, literal=True))
     )
     counted = ~inside & (quotes % 2 == 0) & (line.str.strip_chars() != "")
-    short = counted & (separators + 1 < len(layout.headers))
-    return lines.select((~short.any()).alias("ok"))
+    short = counted & (unquoted_separators + 1 < len(layout.headers))
+    return suspects.select((~short.any()).alias("ok"))
 
 
 def ragged_row_message(source: Source, text: bytes | None, separator: str) -> str | None:

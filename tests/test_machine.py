@@ -66,9 +66,22 @@ def test_json_and_jsonl_values():
     assert [json.loads(line) for line in lines] == records
 
 
-def test_a_polars_frame_is_written_like_its_rows():
-    frame = pl.DataFrame({"a": [1.5, None], "b": ["x", "@y"]})
-    assert written(frame, kind="csv") == "a,b\n1.5,x\n,'@y\n"
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"kind": "csv"},
+        {"kind": "tsv"},
+        {"kind": "csv", "separator": ";", "decimal_comma": True, "escape_formulas": False, "header": False},
+    ],
+)
+def test_a_polars_frame_is_written_like_its_rows(options):
+    dtypes = [pl.String, pl.Float64, pl.Int64, pl.Date, pl.Boolean, pl.Decimal(10, 2)]
+    frame = pl.DataFrame(
+        [list(column) for column in zip(*ROWS.rows, strict=True)],
+        schema=dict(zip(ROWS.columns, dtypes, strict=True)),
+        orient="col",
+    )
+    assert written(frame, **options) == written(ROWS, **options)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["metrics", "--format", "csv"], ["report", "--help"]])
