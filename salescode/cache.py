@@ -1,5 +1,9 @@
 """A transparent Parquet cache of parsed CSV files, so repeated runs pay the CSV parse once.
 
+Beside each entry it keeps what inspecting the file learned (its layout: separator, names,
+types, formats), so that a repeated run does not read and infer the sample again either, and
+markers of the data checks the entry has passed.
+
 An entry is keyed by the file's resolved path, size, modification time and the bytes of its
 beginning and end, by how salescode reads it (separator, encoding, types, date formats, names:
 the Layout) and by the salescode and polars versions. Any change gives a new key, so a stale entry
@@ -13,15 +17,17 @@ written is skipped: the run reads the CSV as if there were no cache.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
 
 from salescode import __version__
-from salescode.sources import Layout, scan_source
+from salescode.catalog import ColumnType, Source
+from salescode.sources import Layout, NumberFormat, inspect_source, scan_source
 
 _EDGE_BYTES = 1 << 16  # the file's first and last bytes are part of the key
 
@@ -56,18 +62,28 @@ class Cache:
                 return scan_source(layout), None
         return pl.scan_parquet(path), path
 
+    def inspect(self, source: Source, date_columns: set[str]) -> Layout:
+        """inspect_source, remembered for this version of the file, so that a repeated run does not
+        read and infer the sample again. Files read through a re-encoded copy are inspected anew."""
+        file = source.path.resolve()
+        version = _file_version(file)
+        if version is None:
+            return inspect_source(source, date_columns)
+        asked = (source.columns, source.types, source.reader, sorted(date_columns), __version__)
+        memo = self.directory / f"{_digest(str(file))}-{version}-{_digest(repr(asked))}.layout.json"
+        layout = _read_layout(memo, source)
+        if layout is None:
+            layout = inspect_source(source, date_columns)
+            if layout.text is None:
+                _write_atomically(memo, _layout_json(layout).encode())
+        return layout
+
     def entry(self, layout: Layout) -> Path | None:
         """Where the layout's file is cached, or None when the file cannot be keyed."""
         file = layout.source.path.resolve()
-        try:
-            stat = file.stat()
-            with file.open("rb") as handle:
-                head = handle.read(_EDGE_BYTES)
-                handle.seek(max(0, stat.st_size - _EDGE_BYTES))
-                tail = handle.read(_EDGE_BYTES)
-        except OSError:
+        version = _file_version(file)
+        if version is None:
             return None
-        version = hashlib.sha256(repr((stat.st_size, stat.st_mtime_ns)).encode() + head + tail)
         reading = (
             layout.separator,
             layout.headers,
@@ -80,7 +96,7 @@ class Cache:
         )
         how = hashlib.sha256(repr((reading, layout.source.reader, __version__, pl.__version__)).encode())
         # <file>-<its version>-<how it is read>: one file may be read two ways (two sources).
-        name = f"{_digest(str(file))}-{version.hexdigest()[:16]}-{how.hexdigest()[:16]}.parquet"
+        name = f"{_digest(str(file))}-{version}-{how.hexdigest()[:16]}.parquet"
         return self.directory / name
 
     def _write(self, layout: Layout, path: Path) -> None:
@@ -100,6 +116,68 @@ class Cache:
         for entry in path.parent.glob(f"{file}-*"):
             if entry.name.split("-")[1] != version:  # an older version of the file
                 entry.unlink(missing_ok=True)
+
+
+def _file_version(file: Path) -> str | None:
+    """A digest of the file's size, modification time and first and last bytes (None: unreadable)."""
+    try:
+        stat = file.stat()
+        with file.open("rb") as handle:
+            head = handle.read(_EDGE_BYTES)
+            handle.seek(max(0, stat.st_size - _EDGE_BYTES))
+            tail = handle.read(_EDGE_BYTES)
+    except OSError:
+        return None
+    return hashlib.sha256(repr((stat.st_size, stat.st_mtime_ns)).encode() + head + tail).hexdigest()[:16]
+
+
+def _layout_json(layout: Layout) -> str:
+    return json.dumps(
+        {
+            "separator": layout.separator,
+            "headers": layout.headers,
+            "names": layout.names,
+            "types": layout.types,
+            "formats": layout.formats,
+            "numbers": {name: asdict(number) for name, number in layout.numbers.items()},
+            "offsets": sorted(layout.offsets),
+            "encoding": layout.encoding,
+            "encoding_detected": layout.encoding_detected,
+        }
+    )
+
+
+def _read_layout(memo: Path, source: Source) -> Layout | None:
+    """The remembered layout, or None when there is none (or it cannot be read)."""
+    try:
+        data = json.loads(memo.read_bytes())
+        return Layout(
+            source,
+            None,
+            data["separator"],
+            tuple(data["headers"]),
+            data["names"],
+            {name: ColumnType(value) for name, value in data["types"].items()},
+            data["formats"],
+            {name: NumberFormat(**number) for name, number in data["numbers"].items()},
+            frozenset(data["offsets"]),
+            data["encoding"],
+            data["encoding_detected"],
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """Write a small cache file whole or not at all; a cache that cannot be written is skipped."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
+        os.replace(temporary, path)
+    except OSError:
+        return
 
 
 def passed_marker(entry: Path, check: str) -> Path:
@@ -126,7 +204,8 @@ def _digest(text: str) -> str:
 def clear(directory: Path) -> tuple[int, int]:
     """Remove every cache entry and its markers; (entries removed, bytes freed)."""
     removed = freed = 0
-    for entry in [*directory.glob("*.parquet"), *directory.glob("*.skip"), *directory.glob("*.passed-*")]:
+    files = ("*.parquet", "*.skip", "*.passed-*", "*.layout.json")
+    for entry in [found for pattern in files for found in directory.glob(pattern)]:
         try:
             size = entry.stat().st_size
             entry.unlink()

@@ -75,7 +75,8 @@ class Workspace:
                 dates.setdefault(join.source, set()).update(brought)
         cache = Cache.from_environment()
         for name in needed:
-            layout = inspect_source(catalog.sources[name], dates.get(name, set()))
+            source, dated = catalog.sources[name], dates.get(name, set())
+            layout = cache.inspect(source, dated) if cache else inspect_source(source, dated)
             workspace.layouts[name] = layout
             if cache:
                 workspace.scanned[name], entry = cache.scan(layout)

@@ -120,3 +120,22 @@ def test_an_unwritable_cache_is_skipped(workspace, monkeypatch, tmp_path):
     blocked.write_text("not a folder")
     monkeypatch.setenv("SALESCODE_CACHE_DIR", str(blocked / "cache"))
     assert won_revenue(catalog) == "5200"
+
+
+def test_what_inspecting_a_file_learned_is_remembered_for_that_version_only(workspace, monkeypatch):
+    catalog, cache = workspace
+    assert won_revenue(catalog) == "5200"
+    assert len(list(cache.glob("*.layout.json"))) == 3
+
+    def no_inspection(*args, **kwargs):
+        raise AssertionError("inspected again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("salescode.cache.inspect_source", no_inspection)
+        assert won_revenue(catalog) == "5200"  # the sample is not read again
+    # Amounts now written as '$1,000': a layout learned from the old version would not read them.
+    deals = catalog.parent / "deals.csv"
+    deals.write_text(deals.read_text().replace("D1,ann,Won,1000,", 'D1,ann,Won,"$1,900",'))
+    assert won_revenue(catalog) == "6100"
+    assert len(list(cache.glob("*.layout.json"))) == 3  # the older version's is gone
+    assert run("cache", "clear").exit_code == 0 and not list(cache.glob("*.layout.json"))
