@@ -525,6 +525,32 @@ def test_history_strict_counts_only_unbroken_runs(name):
     )
 
 
+def test_history_entries_on_the_same_date_keep_the_order_of_the_file(tmp_path):
+    # T1 enters Qualified then Demo on 01-03, T2 Demo then Qualified on 01-05; the history file
+    # mixes the two deals, and lists them in another order than the deals file.
+    # T1: Lead 01-01..03 = 2, Qualified 03..03 = 0, Demo 03..10 = 7, Proposal open
+    # T2: Lead 01-02..05 = 3, Demo 05..05 = 0, Qualified 05..09 = 4, Won
+    # Lead [2, 3]: 2.5; Qualified [0, 4]: 2; Demo [7, 0]: 3.5 (file order reversed: 3.5 and 2)
+    (tmp_path / "deals.csv").write_text(
+        "deal_id,rep,stage,amount,created_date,close_date\n"
+        "T2,ana,Won,10,2025-01-02,2025-01-09\n"
+        "T1,ana,Proposal,20,2025-01-01,\n"
+    )
+    (tmp_path / "stage_history.csv").write_text(
+        "deal_id,stage,entered\n"
+        "T2,Lead,2025-01-02\nT1,Lead,2025-01-01\nT1,Qualified,2025-01-03\nT2,Demo,2025-01-05\n"
+        "T1,Demo,2025-01-03\nT2,Qualified,2025-01-05\nT1,Proposal,2025-01-10\nT2,Won,2025-01-09\n"
+    )
+    catalog = tmp_path / "metrics.yaml"
+    catalog.write_text(
+        HISTORY.read_text().split("  transitions:")[0]
+        + "metrics: {}\nfunnels:\n  history:\n    source: deals\n    stage: stage\n"
+        "    stages: [Lead, Qualified, Demo, Proposal, Won]\n    lost: [Lost]\n    history: stage_history\n"
+    )
+    rows, _ = funnel(catalog, "history", "--period", "all")
+    check(rows, median_days_in_stage=[2.5, 2, 3.5, None, None], reached=[2, 2, 2, 2, 1])
+
+
 def test_history_by_rep():
     rows, _ = funnel(HISTORY, "history", "--period", "all", "--by", "rep")
     team = [None, 9 / 11, 8 / 9, 5 / 8, 3 / 5]
