@@ -69,7 +69,14 @@ class Cache:
         version = _file_version(file)
         if version is None:
             return inspect_source(source, date_columns)
-        asked = (source.columns, source.types, source.reader, sorted(date_columns), __version__)
+        asked = (
+            source.columns,
+            source.types,
+            source.reader,
+            sorted(date_columns),
+            __version__,
+            pl.__version__,
+        )
         memo = self.directory / f"{_digest(str(file))}-{version}-{_digest(repr(asked))}.layout.json"
         layout = _read_layout(memo, source)
         if layout is None:
@@ -173,11 +180,14 @@ def _write_atomically(path: Path, content: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+    except OSError:
+        return
+    try:
         with os.fdopen(handle, "wb") as file:
             file.write(content)
         os.replace(temporary, path)
     except OSError:
-        return
+        Path(temporary).unlink(missing_ok=True)
 
 
 def passed_marker(entry: Path, check: str) -> Path:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -84,7 +85,7 @@ def test_a_polars_frame_is_written_like_its_rows(options):
     assert written(frame, **options) == written(ROWS, **options)
 
 
-@pytest.mark.parametrize("args", [["--help"], ["metrics", "--format", "csv"], ["report", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["metrics", "--format", "csv"], ["tree"], ["report", "--help"]])
 def test_catalog_only_commands_do_not_import_polars(args):
     code = (
         "import sys\n"
@@ -93,5 +94,8 @@ def test_catalog_only_commands_do_not_import_polars(args):
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print('polars' in sys.modules, file=sys.stderr)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    repo = Path(__file__).resolve().parents[1]  # its metrics.yaml is the catalog
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo
+    )
     assert result.stderr.strip().splitlines()[-1] == "False"
