@@ -150,15 +150,13 @@ def run_windows(
         for source in dict.fromkeys(m.source for m in needed if m.source)
     }
     conversions = _conversion_queries(workspace, needed, by, windows)
-    checks = workspace.data_checks([*queries, *(f.source for f in _funnels(workspace.catalog, needed))])
+    checked = [*queries, *(f.source for f in _funnels(workspace.catalog, needed))]
     named = {
         **{("source", name): q for name, q in queries.items()},
         **{("funnel", key): q for key, q in conversions.items()},
-        **{("check", name): q for name, q in checks.items()},
         **{("extra", name): q for name, q in extra.items()},
     }
-    frames = dict(zip(named, _collect(workspace, list(named.values())), strict=True))
-    workspace.raise_on_failed_checks({name: frames["check", name] for name in checks})
+    frames = dict(zip(named, workspace.collect(list(named.values()), checked), strict=True))
     aggregated = {name: frames["source", name] for name in queries}
     for metric in needed:
         if metric.conversion:
@@ -273,7 +271,7 @@ def latest_period(workspace: Workspace, metrics: list[Metric], grain: Grain, tod
                     )
                 )
             )
-    latest = [frame["latest"][0] for frame in _collect(workspace, queries)]
+    latest = [frame["latest"][0] for frame in workspace.collect(queries)]
     latest = [day for day in latest if day is not None]
     # Never after today: future dates (expected close dates, planned quotas) do not make a period.
     return grain_period(min(max(latest), today) if latest else today, grain, catalog.week_start)
@@ -447,15 +445,6 @@ def _non_finite_checks(
         rows.add((~pl.col(c).is_finite()).fill_null(False)).sum().alias(f"__nonfinite\x1f{c}")
         for c in sorted(columns)
     ]
-
-
-def _collect(workspace: Workspace, queries: list[pl.LazyFrame]) -> list[pl.DataFrame]:
-    if not queries:
-        return []
-    try:
-        return pl.collect_all(queries)
-    except pl.exceptions.PolarsError as exc:
-        raise workspace.explain_failure(exc) from exc
 
 
 def _combine(

@@ -336,13 +336,8 @@ def build_funnel(
         queries["undated"] = undated
     occurring = _occurring_stage_queries(workspace, funnel)
     queries |= {f"occurring\x1f{where}": query for where, query in occurring}
-    checks = workspace.data_checks([funnel.source, *([funnel.history.source] if funnel.history else [])])
-    try:
-        collected = pl.collect_all([*queries.values(), *checks.values()])
-    except pl.exceptions.PolarsError as exc:
-        raise workspace.explain_failure(exc) from exc
-    frames = dict(zip(queries, collected, strict=False))
-    workspace.raise_on_failed_checks(dict(zip(checks, collected[len(queries) :], strict=True)))
+    checked = [funnel.source, *([funnel.history.source] if funnel.history else [])]
+    frames = dict(zip(queries, workspace.collect(list(queries.values()), checked), strict=True))
     # Deals without the cohort date cannot be placed in a period: say so, never drop silently.
     hint = (
         "they have no cohort"

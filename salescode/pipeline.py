@@ -152,13 +152,8 @@ def _collect(
     workspace: Workspace, funnel: Funnel, queries: list[pl.LazyFrame], unknown: pl.LazyFrame | None
 ) -> tuple[list[pl.DataFrame], list[str]]:
     """The queries' frames (with the funnel source's key check) and warnings, in one collect."""
-    checks = workspace.data_checks([funnel.source])
     extra = [unknown] if unknown is not None else []
-    try:
-        frames = pl.collect_all([*queries, *extra, *checks.values()])
-    except pl.exceptions.PolarsError as exc:
-        raise workspace.explain_failure(exc) from exc
-    workspace.raise_on_failed_checks(dict(zip(checks, frames[len(queries) + len(extra) :], strict=True)))
+    frames = workspace.collect([*queries, *extra], [funnel.source])
     warnings = []
     if unknown is not None and frames[len(queries)].height:
         warnings.append(unknown_stages_warning(funnel, frames[len(queries)]))

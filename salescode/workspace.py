@@ -226,6 +226,21 @@ class Workspace:
         queries = {check: self._check_query(check) for check in checks.values() if not self._passed(check)}
         return {check: query for check, query in queries.items() if query is not None}
 
+    def collect(self, queries: list[pl.LazyFrame], sources: Iterable[str] = ()) -> list[pl.DataFrame]:
+        """The queries, in one collect with the data checks of sources (field counts, unique keys).
+
+        An unreadable value or a failed check is a SourceError naming the file, line and column.
+        """
+        checks = self.data_checks(sources)
+        if not queries and not checks:
+            return []
+        try:
+            frames = pl.collect_all([*queries, *checks.values()])
+        except pl.exceptions.PolarsError as exc:
+            raise self.explain_failure(exc) from exc
+        self.raise_on_failed_checks(dict(zip(checks, frames[len(queries) :], strict=True)))
+        return frames[: len(queries)]
+
     def _check_query(self, check: Check) -> pl.LazyFrame | None:
         if check.key is None:
             return field_count_query(self.layouts[check.source])

@@ -69,17 +69,6 @@ def in_period(column: str, period: Period) -> pl.Expr:
     return (day >= period.start) & (day < period.end)
 
 
-def collect(workspace: Workspace, queries: list[pl.LazyFrame], sources: Iterable[str]) -> list[pl.DataFrame]:
-    """The queries and the sources' data checks (field counts, unique keys) in one collect."""
-    checks = workspace.data_checks(sources)
-    try:
-        frames = pl.collect_all([*queries, *checks.values()])
-    except pl.exceptions.PolarsError as exc:
-        raise workspace.explain_failure(exc) from exc
-    workspace.raise_on_failed_checks(dict(zip(checks, frames[len(queries) :], strict=True)))
-    return frames[: len(queries)]
-
-
 def safe_ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     """numerator / denominator, empty (never infinite) over zero."""
     return pl.when(denominator != 0).then(numerator / denominator)

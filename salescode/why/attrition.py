@@ -25,7 +25,7 @@ from salescode.engine import date_columns
 from salescode.errors import SalescodeError
 from salescode.periods import Period
 from salescode.trend import TrendRequest, build_trend
-from salescode.why import collect, safe_ratio
+from salescode.why import safe_ratio
 from salescode.workspace import Workspace, metric_closure
 
 DEFAULT_MONTHS = 24
@@ -113,7 +113,7 @@ def attrition_report(catalog: Catalog, request: AttritionRequest, *, today: date
         pl.col(request.exit_date).cast(pl.Date).alias("exit_date"),
         pl.col(request.reason).cast(pl.String).alias("exit_reason"),
     )
-    (reps,) = collect(workspace, [reps_query], [request.reps])
+    (reps,) = workspace.collect([reps_query], [request.reps])
     monthly = _monthly(trend.frame, request, [p.label for p in trend.periods])
     frame = _measure(monthly, reps, request, trend.periods)
     reasons = (

@@ -25,7 +25,7 @@ from salescode.catalog.parse import did_you_mean
 from salescode.errors import SalescodeError
 from salescode.expressions import columns_of, sql_expr
 from salescode.periods import Period
-from salescode.why import collect, first_funnel, in_period, open_sources, safe_ratio, source_frame, won_values
+from salescode.why import first_funnel, in_period, open_sources, safe_ratio, source_frame, won_values
 
 ALL = "all"
 COLUMNS = (
@@ -183,7 +183,7 @@ def churn_report(catalog: Catalog, request: ChurnRequest, *, today: date) -> Chu
             "reference",
         )
     )
-    (frame,) = collect(workspace, [measured], needs)
+    (frame,) = workspace.collect([measured], needs)
     reference = frame["reference"].max() if frame.height else None
     return ChurnReport(_summary(frame), _at_risk(frame), reference)  # type: ignore[arg-type]
 

@@ -19,7 +19,7 @@ import polars as pl
 
 from salescode.catalog import Catalog
 from salescode.periods import Period
-from salescode.why import collect, first_funnel, in_period, open_sources, safe_ratio, source_frame, won_values
+from salescode.why import first_funnel, in_period, open_sources, safe_ratio, source_frame, won_values
 
 BUYING = 0.05
 MIN_DEALS = 10
@@ -95,7 +95,7 @@ def discount_effects(catalog: Catalog, request: DiscountRequest) -> DiscountRepo
             *[pl.col(d).cast(pl.String).fill_null("(none)") for d in request.by],
         )
     )
-    (deals,) = collect(workspace, [closed], [funnel.source])
+    (deals,) = workspace.collect([closed], [funnel.source])
     warnings = []
     undiscounted = int(deals["discount"].is_null().sum())
     if undiscounted:

@@ -17,7 +17,7 @@ import polars as pl
 
 from salescode.catalog import Catalog, Grain
 from salescode.periods import Period, grain_label
-from salescode.why import collect, first_funnel, in_period, open_sources, safe_ratio, source_frame
+from salescode.why import first_funnel, in_period, open_sources, safe_ratio, source_frame
 
 GROWTH = 0.05  # five points of share
 Z_95 = 1.959964  # and a change that chance alone would reach less than 5% of the time
@@ -81,7 +81,7 @@ def lost_reasons(catalog: Catalog, request: LostRequest) -> LostReport:
             _half(time),
         )
     )
-    (deals,) = collect(workspace, [lost], [funnel.source])
+    (deals,) = workspace.collect([lost], [funnel.source])
     warnings = []
     missing = int((deals["reason"] == NOT_RECORDED).sum())
     if missing:
