@@ -513,3 +513,32 @@ def test_duplicate_right_keys_are_an_error_even_without_a_declared_key(tmp_path)
     message = error(catalog, "--period", "all")
     assert "duplicate" in message
     assert "reps" in message
+
+
+@pytest.mark.parametrize(
+    "width",
+    [
+        pytest.param(40, id="sample-within-the-first-4MiB"),
+        pytest.param(2200, id="sample-longer-than-4MiB"),  # 2001 rows of 2.2 kB: the whole file is read
+    ],
+)
+def test_the_sample_of_a_big_file_is_its_first_rows(tmp_path, width):
+    import polars as pl
+
+    from salescode.catalog import Source
+    from salescode.sources import SAMPLE_ROWS, _head_lines, _read_sample
+
+    path = tmp_path / "big.csv"
+    note = "x" * width
+    rows = [
+        f'{i},"{note}\nline two, with a comma",{i * 0.5}\n' for i in range(120_000 if width < 100 else 2_500)
+    ]
+    path.write_text("id,note,amount\n" + "".join(rows))
+    assert path.stat().st_size > 4 << 20
+    head = _head_lines(path)
+    assert head is not None and (pl.read_csv(io.BytesIO(head), infer_schema=False).height > SAMPLE_ROWS) == (
+        width < 100
+    )  # which way the sample is read
+    sample = _read_sample(Source(name="big", path=path), None, ",")
+    expected = pl.read_csv(path, n_rows=SAMPLE_ROWS, infer_schema=False)
+    assert sample.equals(expected) and sample.height == SAMPLE_ROWS
