@@ -227,19 +227,19 @@ class Workspace:
         return {check: query for check, query in queries.items() if query is not None}
 
     def collect(self, queries: list[pl.LazyFrame], sources: Iterable[str] = ()) -> list[pl.DataFrame]:
-        """The queries, in one collect with the data checks of sources (field counts, unique keys).
+        """The data checks of sources (field counts, unique keys), then the queries in one collect.
 
-        An unreadable value or a failed check is a SourceError naming the file, line and column.
+        The checks run one at a time, before the queries: a file they read is not parsed by several
+        of them at once, which would add up their memory (they run only until each has passed on a
+        cached file). An unreadable value or a failed check is a SourceError naming the file, line
+        and column.
         """
-        checks = self.data_checks(sources)
-        if not queries and not checks:
-            return []
         try:
-            frames = pl.collect_all([*queries, *checks.values()])
+            checks = self.data_checks(sources)
+            self.raise_on_failed_checks({check: query.collect() for check, query in checks.items()})
+            return pl.collect_all(queries) if queries else []
         except pl.exceptions.PolarsError as exc:
             raise self.explain_failure(exc) from exc
-        self.raise_on_failed_checks(dict(zip(checks, frames[len(queries) :], strict=True)))
-        return frames[: len(queries)]
 
     def _check_query(self, check: Check) -> pl.LazyFrame | None:
         if check.key is None:
