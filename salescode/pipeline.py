@@ -151,7 +151,7 @@ def _staged_at(
 def _collect(
     workspace: Workspace, funnel: Funnel, queries: list[pl.LazyFrame], unknown: pl.LazyFrame | None
 ) -> tuple[list[pl.DataFrame], list[str]]:
-    """The queries' frames (with the funnel source's key check) and warnings, in one collect."""
+    """The queries' frames and warnings, after the funnel source's data checks."""
     extra = [unknown] if unknown is not None else []
     frames = workspace.collect([*queries, *extra], [funnel.source])
     warnings = []
