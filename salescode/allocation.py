@@ -119,7 +119,7 @@ def allocate(
     months = _months(period)
     extra = {}
     if potential:
-        extra["potential"] = _potential_query(workspace, potential.source, potential.value, potential.by)
+        extra["potential"] = potential_query(workspace, potential.source, potential.value, potential.by)
     if headcount and by == rep:
         extra["team"] = _team_query(workspace, headcount.source, headcount.hired, headcount.left, rep, period)
     wide, frames = run_windows(plan, {"basis": basis}, ["basis"], extra)
@@ -151,7 +151,8 @@ def allocate(
     )
 
 
-def _potential_query(workspace: Workspace, source: str, value: str, by: str) -> pl.LazyFrame:
+def potential_query(workspace: Workspace, source: str, value: str, by: str) -> pl.LazyFrame:
+    """The potential summed per `by` value (planning.potential); an error when a column is missing."""
     for column in (value, by):
         if column not in workspace.schemas[source]:
             raise SalescodeError(f"planning.potential: source '{source}' has no column '{column}'")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from salescode.allocation import potential_query
+from salescode.basis import planning_workspace
 from salescode.catalog import Catalog
+from salescode.compensation import compute_payout
 from salescode.currency import currency_rates
 from salescode.engine import ReportRequest, date_columns, evaluate
 from salescode.funnel import build_funnel, funnel_date_columns, open_funnel
@@ -15,7 +18,8 @@ from salescode.workspace import Workspace
 
 
 def validate_catalog(catalog: Catalog) -> list[str]:
-    """Evaluate every metric and funnel over all rows (which reads and parses every column they use).
+    """Evaluate every metric and funnel over all rows (which reads and parses every column they use),
+    and check the planning and compensation sections against the data.
 
     Every source is inspected once, in one workspace shared by the checks. Raises the first data
     problem as a SalescodeError; returns warnings.
@@ -30,7 +34,23 @@ def validate_catalog(catalog: Catalog) -> list[str]:
     for funnel in catalog.funnels.values():
         open_funnel(catalog, funnel, workspace)
         warnings += build_funnel(workspace, funnel, ALL, by=(), cohort=False).warnings
-    return warnings + data_warnings(workspace, date.today())
+    return warnings + data_warnings(workspace, date.today()) + _planning_and_pay(catalog)
+
+
+def _planning_and_pay(catalog: Catalog) -> list[str]:
+    """The planning: and compensation: sections against the data, as plan, coach and payout read
+    them: the headcount and potential columns exist (the dates as dates), and the latest month's
+    payout computes. Returns payout's warnings."""
+    planning = catalog.planning
+    if planning.headcount or planning.potential:
+        potential = planning.potential
+        workspace = planning_workspace(catalog, [], None, (potential.source,) if potential else ())
+        if potential:
+            potential_query(workspace, potential.source, potential.value, potential.by)
+    compensation = catalog.compensation
+    if compensation is None or not compensation.plans:
+        return []
+    return compute_payout(catalog, None, today=date.today()).warnings
 
 
 def reading_notes(catalog: Catalog) -> list[str]:

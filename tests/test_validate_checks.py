@@ -6,10 +6,12 @@ worked out by hand from the rows written in the fixture.
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
-from conftest import run
+import pytest
+from conftest import DATA, run
 
 CATALOG = """\
 version: 1
@@ -128,3 +130,51 @@ def test_validate_says_how_a_file_was_read(tmp_path):
     assert "note: sources.deals: deals.csv read as cp1252 (detected; declare sources.deals.encoding" in text
     assert "numbers written with separators or symbols: amount (decimal '.', thousands ',')" in text
     assert "('Peña')" in text  # the rep missing from reps.csv, decoded right
+
+
+# validate checks the planning: and compensation: sections as plan, coach and payout read them.
+
+
+def _copy(fixture: Path, tmp_path: Path, replace: tuple[str, str]) -> Path:
+    for file in fixture.parent.glob("*.csv"):
+        shutil.copy(file, tmp_path / file.name)
+    catalog = tmp_path / "metrics.yaml"
+    text = fixture.read_text()
+    assert replace[0] in text
+    catalog.write_text(text.replace(*replace))
+    return catalog
+
+
+@pytest.mark.parametrize(
+    ("replace", "message"),
+    [
+        (
+            ("hired: hire_date", "hired: start_date"),
+            "planning.headcount.hired: source 'reps' has no column 'start_date'",
+        ),
+        (
+            ("value: market_potential", "value: potential"),
+            "planning.potential: source 'territories' has no column 'potential'",
+        ),
+    ],
+)
+def test_planning_columns_are_validated(tmp_path, replace, message):
+    catalog = _copy(DATA / "plan" / "metrics.yaml", tmp_path, replace)
+    assert run("validate", "--catalog", str(DATA / "plan" / "metrics.yaml")).exit_code == 0
+    result = run("validate", "--catalog", str(catalog))
+    assert result.exit_code == 2 and result.stderr.startswith("error: ") and message in result.stderr
+
+
+def test_compensation_columns_are_validated(tmp_path):
+    fixture = DATA / "compensation" / "metrics.yaml"
+    assert run("validate", "--catalog", str(fixture)).exit_code == 0
+    catalog = _copy(fixture, tmp_path, ("", ""))
+    (tmp_path / "reps.csv").write_text(
+        "rep,team\nann,East\nbob,West\nsam,East\n"
+    )  # no role: the plan's group
+    result = run("validate", "--catalog", str(catalog))
+    assert result.exit_code == 2 and result.stderr.startswith("error: ")
+    assert (
+        "compensation.group: source 'deals' (of metric deals_won, won_revenue) has no column 'role'"
+        in result.stderr
+    )

@@ -69,7 +69,8 @@ def validate(catalog: CatalogOption = None) -> None:
     """Check the catalog and the data: every problem is listed; exit code 2 if any.
 
     Reads every source the catalog uses, checks every column a metric needs, parses every
-    typed value, and checks declared keys for duplicates.
+    typed value, and checks declared keys for duplicates; checks the planning: columns (headcount,
+    potential) and computes the latest month's payout when the catalog has compensation plans.
 
     Example: salescode validate --catalog examples/maven/metrics.yaml
     """
