@@ -314,7 +314,8 @@ def build_funnel(
     """
     require_funnel_dimensions(workspace, funnel, by)
     groups = by
-    deals = _deals_in_period(workspace, funnel, period, cohort or cohort_grain is not None, by)
+    # The counts, the time in stage and the unknown stages all read these deals: one read for all.
+    deals = _deals_in_period(workspace, funnel, period, cohort or cohort_grain is not None, by).cache()
     if cohort_grain is not None:
         assert funnel.cohort is not None  # _deals_in_period has checked
         label = grain_label(pl.col(funnel.cohort), cohort_grain, workspace.catalog.week_start)

@@ -82,9 +82,6 @@ class Workspace:
                 scanned, entry = cache.scan(layout)
                 if entry:
                     workspace.cached[name] = entry
-                    # One read of the entry serves all of the run's queries on the source: in a
-                    # collect_all they share a cached node instead of each reading the file.
-                    scanned = scanned.cache()
                 workspace.scanned[name] = scanned
             else:
                 workspace.scanned[name] = scan_source(layout)
