@@ -517,8 +517,13 @@ def _with_history(
     )
     # Time in stage: from entering a stage to entering the next one (a visit to Lost/Won ends it).
     # Sorted by deal, the next entry is the next row when it belongs to the same deal. The sort is
-    # stable: entries of one deal on the same date keep the order of the history file.
-    ordered = visits.sort("__deal", "__entered", maintain_order=True)
+    # stable: entries of one deal on the same date keep the order of the history file. Dates sort
+    # with the deal as one integer (the deal above, the day below), faster than two keys.
+    order: list[str | pl.Expr] = ["__deal", "__entered"]
+    if visits.collect_schema()["__entered"] == pl.Date:
+        day = pl.col("__entered").cast(pl.Int32).cast(pl.Int64) + (1 << 31)
+        order = [pl.col("__deal").cast(pl.Int64) * (1 << 32) + day]
+    ordered = visits.sort(order, maintain_order=True)
     same_deal = pl.col("__deal").shift(-1) == pl.col("__deal")
     steps = len(funnel.stages)
     per_deal = (

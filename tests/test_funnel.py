@@ -525,25 +525,31 @@ def test_history_strict_counts_only_unbroken_runs(name):
     )
 
 
-def test_history_entries_on_the_same_date_keep_the_order_of_the_file(tmp_path):
+@pytest.mark.parametrize("time", ["", " 09:30:00"], ids=["dates", "timestamps"])
+def test_history_entries_on_the_same_date_keep_the_order_of_the_file(tmp_path, time):
     # T1 enters Qualified then Demo on 01-03, T2 Demo then Qualified on 01-05; the history file
     # mixes the two deals, and lists them in another order than the deals file.
     # T1: Lead 01-01..03 = 2, Qualified 03..03 = 0, Demo 03..10 = 7, Proposal open
     # T2: Lead 01-02..05 = 3, Demo 05..05 = 0, Qualified 05..09 = 4, Won
     # Lead [2, 3]: 2.5; Qualified [0, 4]: 2; Demo [7, 0]: 3.5 (file order reversed: 3.5 and 2)
+    # The same with every entry at the same time of day (a datetime column sorts on two keys).
     (tmp_path / "deals.csv").write_text(
         "deal_id,rep,stage,amount,created_date,close_date\n"
         "T2,ana,Won,10,2025-01-02,2025-01-09\n"
         "T1,ana,Proposal,20,2025-01-01,\n"
     )
+    entries = [
+        ("T2", "Lead", "02"), ("T1", "Lead", "01"), ("T1", "Qualified", "03"), ("T2", "Demo", "05"),
+        ("T1", "Demo", "03"), ("T2", "Qualified", "05"), ("T1", "Proposal", "10"), ("T2", "Won", "09"),
+    ]  # fmt: skip
     (tmp_path / "stage_history.csv").write_text(
         "deal_id,stage,entered\n"
-        "T2,Lead,2025-01-02\nT1,Lead,2025-01-01\nT1,Qualified,2025-01-03\nT2,Demo,2025-01-05\n"
-        "T1,Demo,2025-01-03\nT2,Qualified,2025-01-05\nT1,Proposal,2025-01-10\nT2,Won,2025-01-09\n"
+        + "".join(f"{deal},{stage},2025-01-{day}{time}\n" for deal, stage, day in entries)
     )
     catalog = tmp_path / "metrics.yaml"
+    head = HISTORY.read_text().split("  transitions:")[0]
     catalog.write_text(
-        HISTORY.read_text().split("  transitions:")[0]
+        (head.replace("types: {entered: date}", "types: {entered: datetime}") if time else head)
         + "metrics: {}\nfunnels:\n  history:\n    source: deals\n    stage: stage\n"
         "    stages: [Lead, Qualified, Demo, Proposal, Won]\n    lost: [Lost]\n    history: stage_history\n"
     )
