@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from salescode.allocation import potential_query
 from salescode.basis import planning_workspace
 from salescode.catalog import Catalog
 from salescode.compensation import compute_payout
-from salescode.currency import currency_rates
 from salescode.engine import ReportRequest, date_columns, evaluate
 from salescode.funnel import build_funnel, funnel_date_columns, open_funnel
 from salescode.hygiene import data_warnings
 from salescode.periods import ALL
-from salescode.sources import NumberFormat, inspect_source
+from salescode.sources import NumberFormat
 from salescode.workspace import Workspace
 
 
-def validate_catalog(catalog: Catalog) -> list[str]:
+@dataclass(frozen=True)
+class Validation:
+    warnings: list[str]
+    notes: list[str]  # how each file was read, where salescode had to decide
+
+
+def validate_catalog(catalog: Catalog) -> Validation:
     """Evaluate every metric and funnel over all rows (which reads and parses every column they use),
     and check the planning and compensation sections against the data.
 
     Every source is inspected once, in one workspace shared by the checks. Raises the first data
-    problem as a SalescodeError; returns warnings.
+    problem as a SalescodeError; returns warnings and notes on how the files were read.
     """
     dates = date_columns(catalog, list(catalog.metrics.values()))
     for funnel in catalog.funnels.values():
@@ -34,7 +40,8 @@ def validate_catalog(catalog: Catalog) -> list[str]:
     for funnel in catalog.funnels.values():
         open_funnel(catalog, funnel, workspace)
         warnings += build_funnel(workspace, funnel, ALL, by=(), cohort=False).warnings
-    return warnings + data_warnings(workspace, date.today()) + _planning_and_pay(catalog)
+    warnings += data_warnings(workspace, date.today()) + _planning_and_pay(catalog)
+    return Validation(warnings, _reading_notes(workspace))
 
 
 def _planning_and_pay(catalog: Catalog) -> list[str]:
@@ -53,12 +60,12 @@ def _planning_and_pay(catalog: Catalog) -> list[str]:
     return compute_payout(catalog, None, today=date.today()).warnings
 
 
-def reading_notes(catalog: Catalog) -> list[str]:
+def _reading_notes(workspace: Workspace) -> list[str]:
     """How each file was read, where salescode had to decide: a detected encoding, a sheet, and
     which amounts are converted into the catalog's currency."""
     notes = []
-    for name, source in catalog.sources.items():
-        layout = inspect_source(source)
+    for name, source in workspace.catalog.sources.items():
+        layout = workspace.layouts[name]
         if layout.encoding_detected and layout.encoding not in ("utf-8", "utf-8-sig"):
             notes.append(
                 f"sources.{name}: {source.path.name} read as {layout.encoding} (detected; declare "
@@ -68,7 +75,7 @@ def reading_notes(catalog: Catalog) -> list[str]:
         if numbers:
             notes.append(f"sources.{name}: numbers written with separators or symbols: {numbers}")
         if source.currency:
-            rates = currency_rates(catalog, source)
+            rates = workspace.currencies[name]
             where = (
                 f"the rates of sources.{source.currency.source}" if source.currency.source else "fixed rates"
             )

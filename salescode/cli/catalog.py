@@ -74,14 +74,14 @@ def validate(catalog: CatalogOption = None) -> None:
 
     Example: salescode validate --catalog examples/maven/metrics.yaml
     """
-    from salescode.validation import reading_notes, validate_catalog
+    from salescode.validation import validate_catalog
 
     with user_errors():
         spec = load_catalog_option(catalog)
         with progress("Validating…"):
-            warnings = validate_catalog(spec)
-            notes = reading_notes(spec)
-        for reading_note in notes:
+            validation = validate_catalog(spec)
+        warnings = validation.warnings
+        for reading_note in validation.notes:
             note(f"note: {reading_note}")
         for warning in warnings:
             warn(warning)
@@ -144,7 +144,7 @@ def init(
         for missing in starter.missing:
             note(f"init: not created: {missing}")
         with progress("Validating…"):
-            warnings = validate_catalog(load_catalog_option(target))
-        for warning in warnings:
+            validation = validate_catalog(load_catalog_option(target))
+        for warning in validation.warnings:
             warn(warning)
         note(f"ok: wrote {target}; next: salescode report --catalog {target}")
