@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,7 +17,7 @@ from salescode.cli.common import (
     output_options,
     parse_period_option,
     progress,
-    table_console,
+    send_view,
     today_or_as_of,
     user_errors,
     warn,
@@ -55,17 +55,16 @@ RangeOption = Annotated[
 ]
 
 
-def send_view(dest: Destination, frame: pl.DataFrame, view: View) -> None:
+def send_analysis(dest: Destination, frame: pl.DataFrame, view: View) -> None:
     """Machine formats get the tidy frame; table and markdown the view built from it."""
     from salescode.render.analysis import write_view_markdown, write_view_table
 
-    def human(out: Any) -> None:
-        if dest.format == "markdown":
-            write_view_markdown(view, out)
-        else:
-            write_view_table(view, table_console(out))
-
-    dest.send(frame, human)
+    send_view(
+        dest,
+        frame,
+        markdown=lambda out: write_view_markdown(view, out),
+        terminal=lambda console: write_view_table(view, console),
+    )
 
 
 @app.command()
@@ -170,7 +169,7 @@ def drivers(
         span = f"{found.periods[0].label} to {found.periods[-1].label}"
         note(f"units: {unit} × {grain.value}, {span}")
         title = f"{spec.name} — what drives {label}? ({unit} × {grain.value}, {span})"
-        send_view(dest, found.frame, drivers_view(found.frame, title, request.fdr, request.confidence))
+        send_analysis(dest, found.frame, drivers_view(found.frame, title, request.fdr, request.confidence))
 
 
 def _range(spec: Catalog, period: str | None, today: date) -> Period:
@@ -230,7 +229,7 @@ def why_lost(
         for warning in found.warnings:
             warn(warning)
         title = f"{spec.name} — why deals are lost ({chosen.label})"
-        send_view(dest, found.frame, lost_view(found.frame, title, spec.currency))
+        send_analysis(dest, found.frame, lost_view(found.frame, title, spec.currency))
 
 
 @why_app.command("discounts")
@@ -277,7 +276,7 @@ def why_discounts(
         for warning in found.warnings:
             warn(warning)
         title = f"{spec.name} — discounts ({chosen.label})"
-        send_view(dest, found.frame, discounts_view(found.frame, title, spec.currency))
+        send_analysis(dest, found.frame, discounts_view(found.frame, title, spec.currency))
 
 
 MonthsOption = Annotated[
@@ -333,7 +332,7 @@ def why_churn(
         note(f"retained customers measured up to {found.reference}")
         title = f"{spec.name} — why customers leave ({chosen.label})"
         view = churn_view(found.frame, found.at_risk, title, months)
-        send_view(dest, found.at_risk if at_risk else found.frame, view)
+        send_analysis(dest, found.at_risk if at_risk else found.frame, view)
 
 
 @why_app.command("attrition")
@@ -387,4 +386,4 @@ def why_attrition(
         span = f"{found.periods[0].label} to {found.periods[-1].label}"
         title = f"{spec.name} — why reps leave ({span})"
         view = attrition_view(found.frame, found.reasons, title, spec.currency, months)
-        send_view(dest, found.frame, view)
+        send_analysis(dest, found.frame, view)

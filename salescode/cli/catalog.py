@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +16,7 @@ from salescode.cli.common import (
     note,
     output_options,
     progress,
+    send_view,
     table_console,
     user_errors,
     warn,
@@ -42,13 +43,12 @@ def list_metrics(
     with user_errors():
         spec = load_catalog_option(catalog, check_expressions=False)
 
-        def human(out: Any) -> None:
-            if dest.format == "markdown":
-                write_metrics_markdown(spec, out)
-            else:
-                write_metrics_table(spec, table_console(out))
-
-        dest.send(metrics_rows(spec), human)
+        send_view(
+            dest,
+            metrics_rows(spec),
+            markdown=lambda out: write_metrics_markdown(spec, out),
+            terminal=lambda console: write_metrics_table(spec, console),
+        )
 
 
 @app.command()

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,6 +26,7 @@ from salescode.errors import SalescodeError
 
 if TYPE_CHECKING:
     from salescode.catalog import Catalog
+    from salescode.machine import Table
     from salescode.output import Destination
     from salescode.periods import Period
 
@@ -421,6 +422,16 @@ def _destination(
         decimal_comma=decimal_comma,
         escape_formulas=escape_formulas,
     )
+
+
+def send_view(
+    dest: Destination,
+    table: Table,
+    markdown: Callable[[IO[str]], None],
+    terminal: Callable[[Console], None],
+) -> None:
+    """The table in a machine format, or, for people, its markdown or its view on a console."""
+    dest.send(table, lambda out: markdown(out) if dest.format == "markdown" else terminal(table_console(out)))
 
 
 def table_console(file: Any) -> Console:

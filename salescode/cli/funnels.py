@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,7 +19,7 @@ from salescode.cli.common import (
     output_options,
     parse_period_option,
     progress,
-    table_console,
+    send_view,
     today_or_as_of,
     user_errors,
     warn,
@@ -145,17 +145,14 @@ def _write_funnel(spec: Catalog, result: FunnelReport, dest: Destination, matrix
     )
     one_row_per_group = matrix or result.cohort_grain is not None
 
-    def human(out: Any) -> None:
-        if dest.format == "markdown":
-            markdown = (
-                render.write_funnel_matrix_markdown if one_row_per_group else render.write_funnel_markdown
-            )
-            markdown(result.frame, out, view)
-        else:
-            table = render.write_funnel_matrix_table if one_row_per_group else render.write_funnel_table
-            table(result.frame, table_console(out), view)
-
-    dest.send(result.frame, human)
+    markdown = render.write_funnel_matrix_markdown if one_row_per_group else render.write_funnel_markdown
+    table = render.write_funnel_matrix_table if one_row_per_group else render.write_funnel_table
+    send_view(
+        dest,
+        result.frame,
+        markdown=lambda out: markdown(result.frame, out, view),
+        terminal=lambda console: table(result.frame, console, view),
+    )
 
 
 @app.command()
@@ -245,13 +242,12 @@ def _write_pipeline(spec: Catalog, result: PipelineReport, dest: Destination) ->
         stale_after=result.stale_after,
     )
 
-    def human(out: Any) -> None:
-        if dest.format == "markdown":
-            render.write_pipeline_markdown(result.frame, out, view)
-        else:
-            render.write_pipeline_table(result.frame, table_console(out), view)
-
-    dest.send(result.frame, human)
+    send_view(
+        dest,
+        result.frame,
+        markdown=lambda out: render.write_pipeline_markdown(result.frame, out, view),
+        terminal=lambda console: render.write_pipeline_table(result.frame, console, view),
+    )
 
 
 def _write_deals(spec: Catalog, deals: DealList, period: str, dest: Destination) -> None:
@@ -262,10 +258,9 @@ def _write_deals(spec: Catalog, deals: DealList, period: str, dest: Destination)
         f"{deals.stale_after} days) and lost at it in {period}"
     )
 
-    def human(out: Any) -> None:
-        if dest.format == "markdown":
-            render.write_deal_markdown(deals.frame, out, title, spec.currency)
-        else:
-            render.write_deal_table(deals.frame, table_console(out), title, spec.currency)
-
-    dest.send(deals.frame, human)
+    send_view(
+        dest,
+        deals.frame,
+        markdown=lambda out: render.write_deal_markdown(deals.frame, out, title, spec.currency),
+        terminal=lambda console: render.write_deal_table(deals.frame, console, title, spec.currency),
+    )

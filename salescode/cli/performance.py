@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,7 +17,7 @@ from salescode.cli.common import (
     output_options,
     parse_period_option,
     progress,
-    table_console,
+    send_view,
     today_or_as_of,
     user_errors,
     warn,
@@ -97,13 +97,12 @@ def _write_payout(spec: Catalog, result: Payout, dest: Destination, summary: boo
     partial = f" (to {result.partial})" if result.partial else ""
     view = PayoutView(f"{spec.name}, {result.period.label}{partial}", group, spec.currency, summary)
 
-    def human(out: Any) -> None:
-        if dest.format == "markdown":
-            write_payout_markdown(result.frame, out, view)
-        else:
-            write_payout_table(result.frame, table_console(out), view)
-
-    dest.send(result.frame, human)
+    send_view(
+        dest,
+        result.frame,
+        markdown=lambda out: write_payout_markdown(result.frame, out, view),
+        terminal=lambda console: write_payout_table(result.frame, console, view),
+    )
 
 
 @app.command()
@@ -212,10 +211,9 @@ def _write_leaderboard(spec: Catalog, result: Leaderboard, dest: Destination) ->
         min_volume=result.min_volume,
     )
 
-    def human(out: Any) -> None:
-        if dest.format == "markdown":
-            write_leaderboard_markdown(result.frame, out, view)
-        else:
-            write_leaderboard_table(result.frame, table_console(out), view)
-
-    dest.send(result.frame, human)
+    send_view(
+        dest,
+        result.frame,
+        markdown=lambda out: write_leaderboard_markdown(result.frame, out, view),
+        terminal=lambda console: write_leaderboard_table(result.frame, console, view),
+    )

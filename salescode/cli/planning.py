@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ from salescode.cli.common import (
     output_options,
     parse_period_option,
     progress,
-    table_console,
+    send_view,
     today_or_as_of,
     user_errors,
     warn,
@@ -197,13 +197,12 @@ def _write_allocation(spec: Catalog, result: Allocation, dest: Destination) -> N
         "target exactly, split evenly over the months.",
     )
 
-    def human(out: Any) -> None:
-        if dest.format == "markdown":
-            write_allocation_markdown(result.frame, out, view)
-        else:
-            write_allocation_table(result.frame, table_console(out), view)
-
-    dest.send(result.frame, human)
+    send_view(
+        dest,
+        result.frame,
+        markdown=lambda out: write_allocation_markdown(result.frame, out, view),
+        terminal=lambda console: write_allocation_table(result.frame, console, view),
+    )
 
 
 def _style(spec: Catalog, name: str) -> MetricStyle:
@@ -251,13 +250,12 @@ def _write_plan(
         )
     view = PlanView(title, styles, links, notes, result.by)
 
-    def human(out: Any) -> None:
-        if dest.format == "markdown":
-            write_plan_markdown(result.frame, out, view)
-        else:
-            write_plan_table(result.frame, table_console(out), view)
-
-    dest.send(result.frame, human)
+    send_view(
+        dest,
+        result.frame,
+        markdown=lambda out: write_plan_markdown(result.frame, out, view),
+        terminal=lambda console: write_plan_table(result.frame, console, view),
+    )
 
 
 @app.command()
@@ -341,29 +339,27 @@ def coach(
         if show_all:
             frame = ranking(card)
 
-            def human(out: Any) -> None:
-                from salescode.render.coaching import write_ranking_markdown, write_ranking_table
+            from salescode.render.coaching import write_ranking_markdown, write_ranking_table
 
-                if dest.format == "markdown":
-                    write_ranking_markdown(frame, out, view)
-                else:
-                    write_ranking_table(frame, table_console(out), view)
-
-            dest.send(frame, human)
+            send_view(
+                dest,
+                frame,
+                markdown=lambda out: write_ranking_markdown(frame, out, view),
+                terminal=lambda console: write_ranking_table(frame, console, view),
+            )
             return
         assert rep is not None
         own, best = card.of(rep), levers(card, rep)
         label = spec.metrics[card.result.name].label
 
-        def one_page(out: Any) -> None:
-            from salescode.render.coaching import write_coach_markdown, write_coach_table
+        from salescode.render.coaching import write_coach_markdown, write_coach_table
 
-            if dest.format == "markdown":
-                write_coach_markdown(own, best, out, view, label)
-            else:
-                write_coach_table(own, best, table_console(out), view, label)
-
-        dest.send(own, one_page)
+        send_view(
+            dest,
+            own,
+            markdown=lambda out: write_coach_markdown(own, best, out, view, label),
+            terminal=lambda console: write_coach_table(own, best, console, view, label),
+        )
 
 
 def _coach_view(spec: Catalog, card: Scorecard, rep: str) -> CoachView:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,7 +25,7 @@ from salescode.cli.common import (
     output_options,
     parse_period_option,
     progress,
-    table_console,
+    send_view,
     today_or_as_of,
     user_errors,
     warn,
@@ -33,6 +33,7 @@ from salescode.cli.common import (
 
 if TYPE_CHECKING:
     import polars as pl
+    from rich.console import Console
 
     from salescode.catalog import Catalog, Metric
     from salescode.engine import Report
@@ -195,13 +196,12 @@ def _write_trend(spec: Catalog, result: Trend, dest: Destination, rolling: int, 
     kind = " (cumulative)" if cumulative else f" (rolling {rolling})" if rolling > 1 else ""
     title = f"{spec.name} — {span}{kind}"
 
-    def human(out: Any) -> None:
-        if dest.format == "markdown":
-            write_trend_markdown(result.frame, out, styles, by_labels, title)
-        else:
-            write_trend_table(result.frame, table_console(out), styles, by_labels, title)
-
-    dest.send(result.frame, human)
+    send_view(
+        dest,
+        result.frame,
+        markdown=lambda out: write_trend_markdown(result.frame, out, styles, by_labels, title),
+        terminal=lambda console: write_trend_table(result.frame, console, styles, by_labels, title),
+    )
 
 
 @app.command()
@@ -294,10 +294,13 @@ def _write_report(
     title = f"{spec.name} — {result.period.label}{partial}{compared}"
     rows = result.frame if frame is None else frame
 
-    def human(out: Any) -> None:
-        if dest.format == "markdown":
-            write_report_markdown(rows, out, styles, by_labels, title)
-        elif not rows.is_empty():
-            write_report_table(rows, table_console(out), styles, by_labels, title, caption)
+    def terminal(console: Console) -> None:
+        if not rows.is_empty():
+            write_report_table(rows, console, styles, by_labels, title, caption)
 
-    dest.send(rows, human)
+    send_view(
+        dest,
+        rows,
+        markdown=lambda out: write_report_markdown(rows, out, styles, by_labels, title),
+        terminal=terminal,
+    )
