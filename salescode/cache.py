@@ -43,32 +43,35 @@ class Cache:
             return None
         return cls(cache_directory())
 
-    def scan(self, layout: Layout) -> tuple[pl.LazyFrame, Path | None]:
-        """The source's parsed frame, from its cache entry (written first when missing), and the
-        entry's path (None when the CSV is read instead)."""
-        path = self.entry(layout)
-        if path is None or path.with_suffix(".skip").exists():
-            return scan_source(layout), None
+    def open(self, source: Source, date_columns: set[str]) -> tuple[Layout, pl.LazyFrame, Path | None]:
+        """The source's layout and parsed frame, both from the cache when this version of the file
+        has been read before (the entry is written first when missing), and the entry's path (None
+        when the CSV is read instead)."""
+        file = source.path.resolve()
+        version = _file_version(file)
+        if version is None:
+            layout = inspect_source(source, date_columns)
+            return layout, scan_source(layout), None
+        layout = self._layout(source, date_columns, file, version)
+        path = self.directory / f"{_digest(str(file))}-{version}-{_reading_digest(layout)}.parquet"
+        if path.with_suffix(".skip").exists():
+            return layout, scan_source(layout), None
         if not path.exists():
             try:
                 self._write(layout, path)
             except OSError:
-                return scan_source(layout), None
+                return layout, scan_source(layout), None
             except pl.exceptions.PolarsError:
                 # A value that does not fit its type, perhaps in a column no metric reads: the CSV is
                 # read as without a cache (which names the value if a metric needs it), and this
                 # version of the file is not tried again.
                 path.with_suffix(".skip").touch()
-                return scan_source(layout), None
-        return pl.scan_parquet(path), path
+                return layout, scan_source(layout), None
+        return layout, pl.scan_parquet(path), path
 
-    def inspect(self, source: Source, date_columns: set[str]) -> Layout:
+    def _layout(self, source: Source, date_columns: set[str], file: Path, version: str) -> Layout:
         """inspect_source, remembered for this version of the file, so that a repeated run does not
         read and infer the sample again. Files read through a re-encoded copy are inspected anew."""
-        file = source.path.resolve()
-        version = _file_version(file)
-        if version is None:
-            return inspect_source(source, date_columns)
         asked = (
             source.columns,
             source.types,
@@ -84,27 +87,6 @@ class Cache:
             if layout.text is None:
                 _write_atomically(memo, _layout_json(layout).encode())
         return layout
-
-    def entry(self, layout: Layout) -> Path | None:
-        """Where the layout's file is cached, or None when the file cannot be keyed."""
-        file = layout.source.path.resolve()
-        version = _file_version(file)
-        if version is None:
-            return None
-        reading = (
-            layout.separator,
-            layout.headers,
-            layout.names,
-            layout.types,
-            layout.formats,
-            layout.numbers,
-            sorted(layout.offsets),
-            layout.encoding,
-        )
-        how = hashlib.sha256(repr((reading, layout.source.reader, __version__, pl.__version__)).encode())
-        # <file>-<its version>-<how it is read>: one file may be read two ways (two sources).
-        name = f"{_digest(str(file))}-{version}-{how.hexdigest()[:16]}.parquet"
-        return self.directory / name
 
     def _write(self, layout: Layout, path: Path) -> None:
         """Parse the whole file once into a Parquet entry (atomically), replacing older entries.
@@ -123,6 +105,21 @@ class Cache:
         for entry in path.parent.glob(f"{file}-*"):
             if entry.name.split("-")[1] != version:  # an older version of the file
                 entry.unlink(missing_ok=True)
+
+
+def _reading_digest(layout: Layout) -> str:
+    """How the file is read: one file may be read two ways (two sources), each its own entry."""
+    reading = (
+        layout.separator,
+        layout.headers,
+        layout.names,
+        layout.types,
+        layout.formats,
+        layout.numbers,
+        sorted(layout.offsets),
+        layout.encoding,
+    )
+    return _digest(repr((reading, layout.source.reader, __version__, pl.__version__)))
 
 
 def _file_version(file: Path) -> str | None:

@@ -76,15 +76,15 @@ class Workspace:
         cache = Cache.from_environment()
         for name in needed:
             source, dated = catalog.sources[name], dates.get(name, set())
-            layout = cache.inspect(source, dated) if cache else inspect_source(source, dated)
-            workspace.layouts[name] = layout
             if cache:
-                scanned, entry = cache.scan(layout)
+                layout, scanned, entry = cache.open(source, dated)
                 if entry:
                     workspace.cached[name] = entry
-                workspace.scanned[name] = scanned
             else:
-                workspace.scanned[name] = scan_source(layout)
+                layout = inspect_source(source, dated)
+                scanned = scan_source(layout)
+            workspace.layouts[name] = layout
+            workspace.scanned[name] = scanned
             if catalog.sources[name].currency:
                 rates = workspace.currencies[name] = currency_rates(catalog, catalog.sources[name])
                 workspace.scanned[name] = rates.apply(workspace.scanned[name], layout)
