@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import polars as pl
 
 from salescode.basis import basis_period, planning_workspace
-from salescode.catalog import Catalog
+from salescode.catalog import Catalog, did_you_mean
 from salescode.engine import ReportRequest, plan_metrics, run_windows
 from salescode.errors import SalescodeError
 from salescode.periods import Period
@@ -155,7 +155,10 @@ def potential_query(workspace: Workspace, source: str, value: str, by: str) -> p
     """The potential summed per `by` value (planning.potential); an error when a column is missing."""
     for column in (value, by):
         if column not in workspace.schemas[source]:
-            raise SalescodeError(f"planning.potential: source '{source}' has no column '{column}'")
+            raise SalescodeError(
+                f"{workspace.catalog.path}: planning.potential: source '{source}' has no column "
+                f"'{column}'{did_you_mean(column, workspace.columns(source))}"
+            )
     return (
         workspace.frame(source, [value, by])
         .group_by(pl.col(by).cast(pl.String))

@@ -154,7 +154,8 @@ def _copy(fixture: Path, tmp_path: Path, replace: tuple[str, str]) -> Path:
         ),
         (
             ("value: market_potential", "value: potential"),
-            "planning.potential: source 'territories' has no column 'potential'",
+            "metrics.yaml: planning.potential: source 'territories' has no column 'potential' "
+            "(did you mean 'market_potential'?)",
         ),
     ],
 )
